@@ -1,0 +1,59 @@
+// Ports and folders of the local stack. Defaults sit away from the standard ports (4222, 5432,
+// 6379, ...) so the stack runs beside servers a person already has; every value can be overridden
+// with the JPW_* variable of the same name.
+import { join } from "node:path";
+import { dataDir } from "./paths.ts";
+
+const num = (name: string, fallback: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    throw new Error(`${name}=${raw} is not a TCP port (1-65535)`);
+  }
+  return n;
+};
+
+export function stackPorts() {
+  return {
+    nats: num("JPW_NATS_PORT", 14222),
+    natsMonitor: num("JPW_NATS_MONITOR_PORT", 18222),
+    postgres: num("JPW_PG_PORT", 15432),
+    redis: num("JPW_REDIS_PORT", 16379),
+    edge: num("JPW_HTTP_PORT", 8080),
+    producer: num("JPW_PRODUCER_PORT", 13001),
+    reader: num("JPW_READER_PORT", 13002),
+    consumer: num("JPW_CONSUMER_PORT", 13003),
+    debezium: num("JPW_DEBEZIUM_PORT", 13080),
+  };
+}
+
+/** The standard port of each server, to tell a person when one already runs there. */
+export const standardPorts = { nats: 4222, natsMonitor: 8222, postgres: 5432, redis: 6379 } as const;
+
+export const databaseName = "jpw";
+
+export function stackDirs() {
+  return {
+    data: dataDir,
+    nats: join(dataDir, "nats"),
+    postgres: join(dataDir, "postgres"),
+    redis: join(dataDir, "redis"),
+    debezium: join(dataDir, "debezium"),
+    run: join(dataDir, "run"),
+    logs: join(dataDir, "logs"),
+  };
+}
+
+export function localUrls() {
+  const p = stackPorts();
+  return {
+    natsUrl: `nats://127.0.0.1:${p.nats}`,
+    natsMonitorUrl: `http://127.0.0.1:${p.natsMonitor}`,
+    adminDatabaseUrl: `postgres://postgres@127.0.0.1:${p.postgres}/${databaseName}`,
+    writerDatabaseUrl: `postgres://jpw_writer@127.0.0.1:${p.postgres}/${databaseName}`,
+    readerDatabaseUrl: `postgres://jpw_reader@127.0.0.1:${p.postgres}/${databaseName}`,
+    redisUrl: `redis://127.0.0.1:${p.redis}`,
+    edgeUrl: `http://localhost:${p.edge}`,
+  };
+}

@@ -1,0 +1,153 @@
+// The one module that knows which runtime it is on. Everything else uses web APIs, `node:`
+// specifiers and npm packages, which Node (tsx) and Deno both provide.
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { PayloadTooLargeError } from "./errors.ts";
+import type { Handler } from "./http.ts";
+import { problem } from "./http.ts";
+
+interface DenoLike {
+  version: { deno: string };
+  serve(
+    opts: { port: number; hostname: string; onListen?: (addr: { port: number }) => void },
+    handler: (req: Request) => Response | Promise<Response>,
+  ): { addr: { port: number }; shutdown(): Promise<void>; finished: Promise<void> };
+  addSignalListener(signal: string, fn: () => void): void;
+}
+
+const deno = (globalThis as { Deno?: DenoLike }).Deno;
+
+export const runtime = deno ? `deno ${deno.version.deno}` : `node ${process.versions.node}`;
+
+export interface ServeOptions {
+  port: number;
+  hostname: string;
+  /**
+   * Hard cap on a buffered request body. Handlers enforce their own (smaller) limit; this only keeps
+   * a client from making the Node adapter buffer without bound.
+   */
+  maxBodyBytes?: number;
+}
+
+export interface Served {
+  port: number;
+  url: string;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function serve(handler: Handler, opts: ServeOptions): Promise<Served> {
+  return deno ? serveDeno(deno, handler, opts) : serveNode(handler, opts);
+}
+
+/** Runs `fn` once on SIGTERM or SIGINT. */
+export function onShutdown(fn: (signal: string) => void): void {
+  let fired = false;
+  const fire = (signal: string) => {
+    if (fired) return;
+    fired = true;
+    fn(signal);
+  };
+  for (const signal of ["SIGTERM", "SIGINT"]) {
+    if (deno) deno.addSignalListener(signal, () => fire(signal));
+    else process.once(signal, () => fire(signal));
+  }
+}
+
+async function serveDeno(d: DenoLike, handler: Handler, opts: ServeOptions): Promise<Served> {
+  let listening: (port: number) => void = () => {};
+  const ready = new Promise<number>((r) => {
+    listening = r;
+  });
+  const server = d.serve(
+    { port: opts.port, hostname: opts.hostname, onListen: (a) => listening(a.port) },
+    (req) => Promise.resolve(handler(req)).catch((err) => problem(err)),
+  );
+  const port = await ready;
+  return {
+    port,
+    url: `http://${opts.hostname}:${port}`,
+    close: async (graceMs = 10_000) => {
+      await Promise.race([server.shutdown(), new Promise((r) => setTimeout(r, graceMs))]);
+    },
+  };
+}
+
+async function serveNode(handler: Handler, opts: ServeOptions): Promise<Served> {
+  const cap = opts.maxBodyBytes ?? 1024 * 1024;
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    handleNode(handler, req, res, cap, opts.hostname).catch(() => res.destroy());
+  });
+  server.listen(opts.port, opts.hostname);
+  await once(server, "listening");
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    url: `http://${opts.hostname}:${port}`,
+    close: async (graceMs = 10_000) => {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function handleNode(
+  handler: Handler,
+  req: IncomingMessage,
+  res: ServerResponse,
+  cap: number,
+  hostname: string,
+): Promise<void> {
+  const aborted = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) aborted.abort();
+  });
+  let response: Response;
+  try {
+    const body = req.method === "GET" || req.method === "HEAD" ? undefined : await readBody(req, cap);
+    const headers = new Headers();
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+    const request = new Request(`http://${req.headers.host ?? hostname}${req.url ?? "/"}`, {
+      method: req.method ?? "GET",
+      headers,
+      body: body?.byteLength ? body : null,
+      signal: aborted.signal,
+    });
+    response = await handler(request);
+  } catch (err) {
+    response = problem(err);
+  }
+  const out: Record<string, string> = {};
+  response.headers.forEach((v, k) => {
+    out[k] = v;
+  });
+  res.writeHead(response.status, out);
+  if (!response.body || req.method === "HEAD") {
+    res.end();
+    return;
+  }
+  // Streamed bodies (Server-Sent Events) are written chunk by chunk and cancelled when the client leaves.
+  const reader = response.body.getReader();
+  aborted.signal.addEventListener("abort", () => void reader.cancel().catch(() => {}));
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (!res.write(value)) await once(res, "drain");
+  }
+  res.end();
+}
+
+async function readBody(req: IncomingMessage, cap: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > cap) throw new PayloadTooLargeError(`the body is over the limit of ${cap} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}

@@ -1,0 +1,215 @@
+// An ephemeral PostgreSQL cluster per test file: initdb in a temp folder as the `postgres` user,
+// wal_level=logical (Debezium), a migrated template database, and a fresh copy of it per suite.
+import { join } from "node:path";
+import postgres from "postgres";
+import { run } from "../../ops/lib/proc.ts";
+import { initdbArgs, postgresArgs } from "../../ops/lib/server-config.ts";
+import { tools } from "../../ops/lib/tools.ts";
+import { migrate } from "../../ops/migrate.ts";
+import { addressInUse, freePort } from "./ports.ts";
+import { makeTempDir, postgresOwner, removeTempDir, ServerProcess, waitReady } from "./process.ts";
+
+export interface TestDatabase extends AsyncDisposable {
+  name: string;
+  /** Superuser URL of this database. */
+  url: string;
+  /** The same database as another role (jpw_writer, jpw_reader, jpw_cdc). */
+  urlAs(role: string): string;
+  drop(): Promise<void>;
+}
+
+export interface PostgresServer extends AsyncDisposable {
+  host: string;
+  port: number;
+  /** Superuser URL of the `postgres` maintenance database. */
+  url: string;
+  reused: boolean;
+  pid: number | undefined;
+  /** A fresh database copied from the migrated template (or an empty one with `migrated: false`). */
+  createDatabase(prefix?: string, opts?: { migrated?: boolean }): Promise<TestDatabase>;
+  /** Fast shutdown; `start()` brings it back on the same port with the same data. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** SIGKILL of the postmaster, as a crash. */
+  kill(): Promise<void>;
+}
+
+const template = "jpw_template";
+let counter = 0;
+
+export interface StartPostgresOptions {
+  /** Ignore DATABASE_URL and start our own cluster (tests that stop or kill it). */
+  own?: boolean;
+}
+
+export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PostgresServer> {
+  const given = process.env.DATABASE_URL;
+  if (given && !opts.own) return reusedServer(given);
+
+  const owner = postgresOwner();
+  const dir = makeTempDir("pg", owner);
+  const dataDir = join(dir, "data");
+  await run(tools.postgres("initdb"), initdbArgs(dataDir), { prefix: false, ...owner });
+
+  let port = 0;
+  let proc: ServerProcess | undefined;
+  const boot = async (samePort: boolean) => {
+    for (let attempt = 0; ; attempt++) {
+      if (!samePort) port = await freePort();
+      const p = new ServerProcess({
+        name: "postgres",
+        cmd: tools.postgres(),
+        args: postgresArgs({ dataDir, port, socketDir: dir, ephemeral: true }),
+        owner,
+      });
+      proc = p;
+      try {
+        await waitReady(p, "postgres", () => canConnect(adminUrl(port)));
+        return;
+      } catch (err) {
+        if (!samePort && attempt < 3 && addressInUse(p.tail())) continue;
+        throw err;
+      }
+    }
+  };
+  await boot(false);
+  await createTemplate(adminUrl(port));
+
+  return {
+    host: "127.0.0.1",
+    get port() {
+      return port;
+    },
+    get url() {
+      return adminUrl(port);
+    },
+    get pid() {
+      return proc?.pid;
+    },
+    reused: false,
+    createDatabase: (prefix, o) =>
+      createDatabase(adminUrl(port), prefix, o?.migrated === false ? "template0" : template),
+    start: () => boot(true),
+    // SIGINT is Postgres's "fast" shutdown: abort transactions, close connections, checkpoint.
+    stop: async () => {
+      proc?.signal("SIGINT");
+      await proc?.exited;
+    },
+    kill: async () => {
+      proc?.killNow();
+      await proc?.exited;
+    },
+    async [Symbol.asyncDispose]() {
+      proc?.signal("SIGINT");
+      const timer = setTimeout(() => proc?.killNow(), 10_000);
+      await proc?.exited;
+      clearTimeout(timer);
+      removeTempDir(dir);
+    },
+  };
+}
+
+const adminUrl = (port: number, db = "postgres") => `postgres://postgres@127.0.0.1:${port}/${db}`;
+
+async function canConnect(url: string): Promise<boolean> {
+  const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+  try {
+    await sql`select 1`;
+    return true;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+function withDatabase(url: string, db: string, user?: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  if (user) {
+    u.username = user;
+    u.password = "";
+  }
+  return u.toString();
+}
+
+async function createTemplate(url: string, name = template): Promise<void> {
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await admin.unsafe(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const db = postgres(withDatabase(url, name), { max: 1, onnotice: () => {} });
+  try {
+    await migrate(db);
+  } finally {
+    await db.end();
+  }
+}
+
+async function createDatabase(url: string, prefix = "test", from = template): Promise<TestDatabase> {
+  const name = `${prefix}_${process.pid}_${++counter}`.replace(/[^a-z0-9_]/gi, "_").toLowerCase();
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database ${name} template ${from}`);
+  } finally {
+    await admin.end();
+  }
+  const dbUrl = withDatabase(url, name);
+  const drop = async () => {
+    const a = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      // Replication slots (Debezium) pin a database: drop the inactive ones first.
+      await a.unsafe(
+        `select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = '${name}' and not active`,
+      );
+      await a.unsafe(`drop database if exists ${name} with (force)`);
+    } finally {
+      await a.end();
+    }
+  };
+  return {
+    name,
+    url: dbUrl,
+    urlAs: (role) => withDatabase(url, name, role),
+    drop,
+    [Symbol.asyncDispose]: drop,
+  };
+}
+
+function reusedServer(given: string): PostgresServer {
+  const refuse = async () => {
+    throw new Error(
+      `cannot stop the Postgres at DATABASE_URL=${given}: unset DATABASE_URL to let the test start its own`,
+    );
+  };
+  const u = new URL(given);
+  // One template per test process: files running side by side on one server must not share it.
+  const name = `${template}_${process.pid}`;
+  let made: Promise<void> | undefined;
+  return {
+    host: u.hostname,
+    port: Number(u.port || 5432),
+    url: given,
+    reused: true,
+    pid: undefined,
+    createDatabase: async (prefix, o) => {
+      if (o?.migrated === false) return createDatabase(given, prefix, "template0");
+      made ??= createTemplate(given, name);
+      await made;
+      return createDatabase(given, prefix, name);
+    },
+    start: refuse,
+    stop: refuse,
+    kill: refuse,
+    async [Symbol.asyncDispose]() {
+      if (!made) return;
+      const a = postgres(given, { max: 1, onnotice: () => {} });
+      try {
+        await a.unsafe(`drop database if exists ${name} with (force)`);
+      } finally {
+        await a.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,108 @@
+// An ephemeral redis-server per test file: loopback, a free port, nothing persisted.
+import { connect } from "node:net";
+import { redisArgs } from "../../ops/lib/server-config.ts";
+import { tools } from "../../ops/lib/tools.ts";
+import { addressInUse, freePort } from "./ports.ts";
+import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.ts";
+
+export interface RedisServer extends AsyncDisposable {
+  url: string;
+  port: number;
+  reused: boolean;
+  pid: number | undefined;
+  stop(): Promise<void>;
+  /** Starts it again on the same port (after stop), empty. */
+  start(): Promise<void>;
+}
+
+export interface StartRedisOptions {
+  /** Ignore REDIS_URL and start our own server (tests that stop it). */
+  own?: boolean;
+}
+
+export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
+  const given = process.env.REDIS_URL;
+  if (given && !opts.own) return reusedServer(given);
+
+  const dir = makeTempDir("redis");
+  let port = 0;
+  let proc: ServerProcess | undefined;
+  const boot = async (samePort: boolean) => {
+    for (let attempt = 0; ; attempt++) {
+      if (!samePort) port = await freePort();
+      const p = new ServerProcess({
+        name: "redis",
+        cmd: tools.redisServer(),
+        args: redisArgs({ port, dir, persist: false }),
+      });
+      proc = p;
+      try {
+        await waitReady(p, "redis-server", () => ping(port));
+        return;
+      } catch (err) {
+        if (!samePort && attempt < 3 && addressInUse(p.tail())) continue;
+        throw err;
+      }
+    }
+  };
+  await boot(false);
+  return {
+    get url() {
+      return `redis://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    get pid() {
+      return proc?.pid;
+    },
+    reused: false,
+    start: () => boot(true),
+    stop: async () => {
+      await proc?.stop();
+    },
+    async [Symbol.asyncDispose]() {
+      await proc?.stop();
+      removeTempDir(dir);
+    },
+  };
+}
+
+/** One PING over a raw socket: no client library, no reconnect logic to hide a dead server. */
+export function ping(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ port, host });
+    let buf = "";
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.on("error", () => done(false));
+    sock.on("connect", () => sock.write("PING\r\n"));
+    sock.on("data", (d) => {
+      buf += d.toString();
+      if (buf.includes("\r\n")) done(buf.startsWith("+PONG"));
+    });
+  });
+}
+
+function reusedServer(given: string): RedisServer {
+  const refuse = async () => {
+    throw new Error(
+      `cannot stop the Redis at REDIS_URL=${given}: unset REDIS_URL to let the test start its own`,
+    );
+  };
+  // A database index of its own keeps side-by-side test files apart on a shared server.
+  const u = new URL(given);
+  u.pathname = `/${1 + (process.pid % 15)}`;
+  return {
+    url: u.toString(),
+    port: Number(u.port || 6379),
+    reused: true,
+    pid: undefined,
+    start: refuse,
+    stop: refuse,
+    async [Symbol.asyncDispose]() {},
+  };
+}
