@@ -1,0 +1,60 @@
+// NATS connection defaults for long-running services, and the start-up check that the JetStream
+// objects a service uses exist. Services never create streams: streams.yaml and the reconciler do.
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "./log.ts";
+
+export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: url,
+    name,
+    // The client's defaults give up for good after ~20 s of outage; a service must outlive any.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    // Start before the server is up, and notice a stalled (not closed) server within ~15 s.
+    waitOnFirstConnect: true,
+    pingInterval: 5_000,
+    maxPingOut: 3,
+  });
+  (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") {
+        log.warn(`nats ${s.type}`, { server: "server" in s ? s.server : undefined });
+      }
+    }
+  })().catch(() => {});
+  return nc;
+}
+
+export interface JetStreamNeeds {
+  streams?: string[];
+  consumers?: [stream: string, consumer: string][];
+  kv?: string[];
+}
+
+/**
+ * Resolves when every object exists; rejects with an actionable message naming the first missing
+ * one (`stream WRITES not found: run just streams apply`).
+ */
+export async function requireJetStream(
+  nc: NatsConnection,
+  needs: JetStreamNeeds,
+  jsm?: JetStreamManager,
+): Promise<void> {
+  const m = jsm ?? (await jetstreamManager(nc, { timeout: 2000 }));
+  const missing = async (what: string, probe: () => Promise<unknown>) => {
+    try {
+      await probe();
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === 10059 || code === 10014 || /not found/i.test((err as Error).message)) {
+        throw new Error(`${what} not found: run just streams apply`);
+      }
+      throw err;
+    }
+  };
+  for (const s of needs.streams ?? []) await missing(`stream ${s}`, () => m.streams.info(s));
+  for (const [s, c] of needs.consumers ?? [])
+    await missing(`consumer ${s}/${c}`, () => m.consumers.info(s, c));
+  for (const b of needs.kv ?? []) await missing(`kv bucket ${b}`, () => m.streams.info(`KV_${b}`));
+}
