@@ -5,6 +5,7 @@
 //   tsx ops/test.ts                   everything
 //   tsx ops/test.ts harness migrate   only test files whose path contains one of the words
 //   tsx ops/test.ts --no-checks ...   skip format, lint and typecheck (quick local loops)
+//   tsx ops/test.ts --unit            checks and unit tests only (*.test.ts, not *.int.test.ts)
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +24,7 @@ interface Outcome {
 
 const args = process.argv.slice(2);
 const runChecks = !args.includes("--no-checks");
+const unitOnly = args.includes("--unit");
 const filters = args.filter((a) => !a.startsWith("--"));
 const jobs = Math.max(1, Number(process.env.JPW_TEST_JOBS ?? 2));
 const fileTimeoutMs = Number(process.env.JPW_TEST_TIMEOUT_S ?? 900) * 1000;
@@ -172,6 +174,7 @@ async function main(): Promise<number> {
 
   const files = findTestFiles(root)
     .filter((f) => filters.length === 0 || filters.some((w) => relative(root, f).includes(w)))
+    .filter((f) => !unitOnly || !f.includes(".int.test."))
     // Slow integration files first, so the two job slots stay busy until the end.
     .sort(
       (a, b) =>

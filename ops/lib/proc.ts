@@ -24,7 +24,10 @@ export interface RunOptions extends Pick<SpawnOptions, "cwd" | "env" | "uid" | "
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<string[]> {
   const { prefix = cmd.split("/").pop(), input, ...spawnOpts } = opts;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...spawnOpts, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, {
+      ...spawnOpts,
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
     const lines: string[] = [];
     const onLine = (line: string) => {
       lines.push(line);
@@ -33,7 +36,11 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     };
     createInterface({ input: child.stdout! }).on("line", onLine);
     createInterface({ input: child.stderr! }).on("line", onLine);
-    child.stdin!.end(input ?? "");
+    if (input !== undefined) {
+      // A command that exits before reading its input must not crash us with EPIPE.
+      child.stdin!.on("error", () => {});
+      child.stdin!.end(input);
+    }
     child.on("error", (err) => reject(new CommandError(`cannot run ${cmd}: ${err.message}`, null, lines)));
     child.on("close", (code, signal) => {
       if (code === 0) return resolve(lines);

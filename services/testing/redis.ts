@@ -1,5 +1,5 @@
 // An ephemeral redis-server per test file: loopback, a free port, nothing persisted.
-import { connect } from "node:net";
+import { redisPing } from "../../ops/lib/probe.ts";
 import { redisArgs } from "../../ops/lib/server-config.ts";
 import { tools } from "../../ops/lib/tools.ts";
 import { addressInUse, freePort } from "./ports.ts";
@@ -37,7 +37,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
       });
       proc = p;
       try {
-        await waitReady(p, "redis-server", () => ping(port));
+        await waitReady(p, "redis-server", () => redisPing(port));
         return;
       } catch (err) {
         if (!samePort && attempt < 3 && addressInUse(p.tail())) continue;
@@ -68,24 +68,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   };
 }
 
-/** One PING over a raw socket: no client library, no reconnect logic to hide a dead server. */
-export function ping(port: number, host = "127.0.0.1"): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ port, host });
-    let buf = "";
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(1000, () => done(false));
-    sock.on("error", () => done(false));
-    sock.on("connect", () => sock.write("PING\r\n"));
-    sock.on("data", (d) => {
-      buf += d.toString();
-      if (buf.includes("\r\n")) done(buf.startsWith("+PONG"));
-    });
-  });
-}
+export { redisPing as ping } from "../../ops/lib/probe.ts";
 
 function reusedServer(given: string): RedisServer {
   const refuse = async () => {

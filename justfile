@@ -1,0 +1,62 @@
+# jetstream-pg-writer: `just` lists every recipe. Everything runs natively (no Docker needed);
+# ports and folders come from JPW_* variables (see ops/lib/stack-config.ts).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+tsx := "node --import tsx"
+
+# List every recipe
+default:
+    @just --list --unsorted
+
+# Install or verify every tool: npm packages, nats-server, nats CLI, Postgres, Redis, Caddy, Chromium, JDK, Debezium
+setup:
+    bash ops/bootstrap.sh
+
+# Run the whole system like `docker compose up` (-d: leave it running in the background)
+up *args:
+    {{tsx}} ops/stack.ts up {{args}}
+
+# Start the infrastructure only (NATS, Postgres, Redis), migrated and reconciled, and leave it running
+dev:
+    {{tsx}} ops/stack.ts dev
+
+# Stop everything the local stack started
+down:
+    {{tsx}} ops/stack.ts down
+
+# Stop everything and delete the local stack's data (.data/)
+clean:
+    {{tsx}} ops/stack.ts clean
+
+# Show what runs where, with NATS_URL=, DATABASE_URL=, REDIS_URL= lines to paste
+status:
+    {{tsx}} ops/stack.ts status
+
+# Follow the logs of the local stack (all, or the named processes)
+logs *names:
+    {{tsx}} ops/stack.ts logs {{names}}
+
+# Apply new migrations to the local database (or the DATABASE_URL given)
+migrate *url:
+    {{tsx}} ops/migrate.ts {{url}}
+
+# Reconcile NATS with streams.yaml: `just streams plan`, `just streams apply [--prune] [--allow-destructive]`
+streams *args:
+    {{tsx}} ops/reconcile/cli.ts {{args}}
+
+# Run the whole test suite: format, lint, typecheck and every test (words filter test files)
+test *args:
+    {{tsx}} ops/test.ts {{args}}
+
+# The quick gate: format, lint, typecheck and unit tests
+check:
+    {{tsx}} ops/test.ts --unit
+
+# Format and fix lint issues in place
+fmt:
+    node_modules/.bin/biome check --write .
+
+# Run a benchmark: `just bench write`, `just bench read`, `just bench cdc`
+bench which:
+    {{tsx}} ops/bench/{{which}}.ts

@@ -1,0 +1,222 @@
+// Every process of the native local stack, in start order: how to prepare it, run it, know it is
+// ready, and what a person needs to reach it.
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chown } from "node:fs/promises";
+import { join } from "node:path";
+import postgres from "postgres";
+import { root } from "./paths.ts";
+import { httpOk, redisPing } from "./probe.ts";
+import { run } from "./proc.ts";
+import { initdbArgs, natsConfig, postgresArgs, redisArgs } from "./server-config.ts";
+import { databaseName, localUrls, stackDirs, stackPorts } from "./stack-config.ts";
+import type { ProcSpec } from "./supervisor.ts";
+import { tools } from "./tools.ts";
+
+export type Group = "infra" | "cdc" | "app" | "edge";
+
+export interface StackProc extends ProcSpec {
+  group: Group;
+  port: number;
+  /** Lines for `just status`: URLs a person can paste into a client. */
+  reach: string[];
+  ready(): Promise<boolean>;
+  readyTimeoutMs: number;
+  /** One-time preparation before the first start (initdb, config files). */
+  prepare?(): Promise<void>;
+}
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+async function postgresOwner(): Promise<Owner | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const id = async (flag: string) => Number((await run("id", [flag, "postgres"], { prefix: false }))[0]);
+  try {
+    return { uid: await id("-u"), gid: await id("-g") };
+  } catch {
+    throw new Error("Postgres refuses to run as root and there is no `postgres` user: run `just setup`");
+  }
+}
+
+/** Which runtime runs our TypeScript services: JPW_RUNTIME=deno to use Deno. */
+function serviceCommand(entry: string): { cmd: string; args: string[] } {
+  return process.env.JPW_RUNTIME === "deno"
+    ? { cmd: join(root, "node_modules", ".bin", "deno"), args: ["run", "-A", "--quiet", entry] }
+    : { cmd: process.execPath, args: ["--import", "tsx", entry] };
+}
+
+export async function stackProcs(): Promise<StackProc[]> {
+  const ports = stackPorts();
+  const dirs = stackDirs();
+  const urls = localUrls();
+  const owner = await postgresOwner();
+  const pgData = join(dirs.postgres, "data");
+  const pgSocket = join(dirs.postgres, "socket");
+
+  const procs: StackProc[] = [
+    {
+      group: "infra",
+      name: "nats",
+      port: ports.nats,
+      cmd: tools.natsServer(),
+      args: ["-c", join(dirs.nats, "nats.conf")],
+      reach: [`NATS_URL=${urls.natsUrl}`, `monitoring ${urls.natsMonitorUrl}`],
+      ready: () => httpOk(`${urls.natsMonitorUrl}/healthz?js-enabled-only=true`),
+      readyTimeoutMs: 20_000,
+      prepare: async () => {
+        mkdirSync(dirs.nats, { recursive: true });
+        writeFileSync(
+          join(dirs.nats, "nats.conf"),
+          natsConfig({
+            port: ports.nats,
+            httpPort: ports.natsMonitor,
+            storeDir: join(dirs.nats, "store"),
+            serverName: "jpw-local",
+          }),
+        );
+      },
+    },
+    {
+      group: "infra",
+      name: "postgres",
+      port: ports.postgres,
+      cmd: tools.postgres(),
+      args: postgresArgs({ dataDir: pgData, port: ports.postgres, socketDir: pgSocket, ephemeral: false }),
+      ...(owner ?? {}),
+      stopSignal: "SIGINT",
+      reach: [`DATABASE_URL=${urls.adminDatabaseUrl}`],
+      ready: async () => {
+        const sql = postgres(localUrlFor("postgres"), { max: 1, connect_timeout: 2, onnotice: () => {} });
+        try {
+          await sql`select 1`;
+          return true;
+        } catch {
+          return false;
+        } finally {
+          await sql.end({ timeout: 1 });
+        }
+      },
+      readyTimeoutMs: 30_000,
+      prepare: async () => {
+        mkdirSync(pgSocket, { recursive: true });
+        if (owner) {
+          await chown(dirs.postgres, owner.uid, owner.gid);
+          await chown(pgSocket, owner.uid, owner.gid);
+        }
+        if (!existsSync(join(pgData, "PG_VERSION"))) {
+          await run(tools.postgres("initdb"), initdbArgs(pgData), { prefix: false, ...(owner ?? {}) });
+        }
+      },
+    },
+    {
+      group: "infra",
+      name: "redis",
+      port: ports.redis,
+      cmd: tools.redisServer(),
+      args: redisArgs({ port: ports.redis, dir: dirs.redis, persist: true }),
+      reach: [`REDIS_URL=${urls.redisUrl}`],
+      ready: () => redisPing(ports.redis),
+      readyTimeoutMs: 15_000,
+      prepare: async () => {
+        mkdirSync(dirs.redis, { recursive: true });
+      },
+    },
+  ];
+
+  const service = (name: string, port: number, env: Record<string, string>): StackProc | undefined => {
+    const entry = join(root, "services", name, "main.ts");
+    if (!existsSync(entry)) return undefined;
+    return {
+      group: "app",
+      name,
+      port,
+      ...serviceCommand(entry),
+      cwd: root,
+      env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), NATS_URL: urls.natsUrl, ...env },
+      restart: true,
+      reach: [`http://127.0.0.1:${port}`],
+      ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
+      readyTimeoutMs: 30_000,
+    };
+  };
+  for (const p of [
+    service("consumer", ports.consumer, { DATABASE_URL: urls.writerDatabaseUrl }),
+    service("producer", ports.producer, {}),
+    service("reader", ports.reader, {
+      DATABASE_URL: urls.readerDatabaseUrl,
+      REDIS_URL: urls.redisUrl,
+      PRODUCER_URL: `http://127.0.0.1:${ports.producer}`,
+      CONSUMER_URL: `http://127.0.0.1:${ports.consumer}`,
+    }),
+  ]) {
+    if (p) procs.push(p);
+  }
+
+  procs.push({
+    group: "edge",
+    name: "edge",
+    port: ports.edge,
+    cmd: tools.caddy(),
+    args: ["run", "--adapter", "caddyfile", "--config", join(dirs.data, "edge", "Caddyfile")],
+    env: {
+      ...process.env,
+      XDG_DATA_HOME: join(dirs.data, "edge", "data"),
+      XDG_CONFIG_HOME: join(dirs.data, "edge", "config"),
+    },
+    restart: true,
+    reach: [`UI and API ${urls.edgeUrl}`],
+    ready: () => httpOk(`http://127.0.0.1:${ports.edge}/healthz`),
+    readyTimeoutMs: 15_000,
+    prepare: async () => {
+      mkdirSync(join(dirs.data, "edge"), { recursive: true });
+      writeFileSync(join(dirs.data, "edge", "Caddyfile"), caddyfile());
+    },
+  });
+  return procs;
+}
+
+/** The edge: writes (POST) to the producer, reads (GET) to the reader, the built UI at `/`. */
+function caddyfile(): string {
+  const p = stackPorts();
+  return `# generated by jetstream-pg-writer (ops/lib/stack-procs.ts)
+{
+	admin off
+	auto_https off
+}
+
+http://:${p.edge} {
+	bind 127.0.0.1
+	handle /healthz {
+		respond "ok" 200
+	}
+
+	@writes {
+		path /api/*
+		not method GET HEAD OPTIONS
+	}
+	handle @writes {
+		reverse_proxy 127.0.0.1:${p.producer}
+	}
+	handle /api/* {
+		# Server-Sent Events (the CDC feed) must not be buffered.
+		reverse_proxy 127.0.0.1:${p.reader} {
+			flush_interval -1
+		}
+	}
+	handle {
+		root * ${join(root, "web", "dist")}
+		try_files {path} /index.html
+		file_server
+	}
+}
+`;
+}
+
+/** Superuser URL of a database of the local stack. */
+export function localUrlFor(db: string): string {
+  return `postgres://postgres@127.0.0.1:${stackPorts().postgres}/${db}`;
+}
+
+export { databaseName };

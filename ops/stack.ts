@@ -1,0 +1,356 @@
+// The local stack, native (no Docker needed): NATS, Postgres and Redis, then Debezium, the services
+// and the edge. Data, logs and pid files live under .data/ (JPW_DATA_DIR).
+//
+//   tsx ops/stack.ts dev        infrastructure only, migrated and reconciled; left running
+//   tsx ops/stack.ts up         everything in the foreground, prefixed logs; Ctrl-C stops what it started
+//   tsx ops/stack.ts up -d      everything, left running in the background
+//   tsx ops/stack.ts down       stop everything the stack started
+//   tsx ops/stack.ts clean      down, then delete .data/
+//   tsx ops/stack.ts status     what runs where, with NATS_URL=, DATABASE_URL=, REDIS_URL= lines
+//   tsx ops/stack.ts logs [name ...]
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import postgres from "postgres";
+import { root } from "./lib/paths.ts";
+import { portInUse } from "./lib/probe.ts";
+import { run } from "./lib/proc.ts";
+import { localUrls, stackDirs, stackPorts, standardPorts } from "./lib/stack-config.ts";
+import { databaseName, type Group, localUrlFor, type StackProc, stackProcs } from "./lib/stack-procs.ts";
+import { Supervisor } from "./lib/supervisor.ts";
+import { color, fail, say, seconds, warn } from "./lib/term.ts";
+import { migrate } from "./migrate.ts";
+import { applyStreamsFile } from "./reconcile/apply.ts";
+
+const dirs = stackDirs();
+const pidFile = (name: string) => join(dirs.run, `${name}.pid`);
+const logFile = (name: string) => join(dirs.logs, `${name}.log`);
+
+function livePid(name: string): number | undefined {
+  if (!existsSync(pidFile(name))) return undefined;
+  const pid = Number(readFileSync(pidFile(name), "utf8").trim());
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    unlinkSync(pidFile(name));
+    return undefined;
+  }
+}
+
+class StackError extends Error {
+  override name = "StackError";
+}
+
+const portVariable: Record<string, string> = {
+  nats: "JPW_NATS_PORT",
+  postgres: "JPW_PG_PORT",
+  redis: "JPW_REDIS_PORT",
+  producer: "JPW_PRODUCER_PORT",
+  reader: "JPW_READER_PORT",
+  consumer: "JPW_CONSUMER_PORT",
+  debezium: "JPW_DEBEZIUM_PORT",
+  edge: "JPW_HTTP_PORT",
+};
+
+async function waitReady(p: StackProc, exited: () => boolean): Promise<void> {
+  const started = performance.now();
+  let lastNote = started;
+  while (!(await p.ready())) {
+    if (exited()) {
+      throw new StackError(`${p.name} exited during start-up: see ${logFile(p.name)} (or the lines above)`);
+    }
+    if (performance.now() - started > p.readyTimeoutMs) {
+      throw new StackError(`${p.name} not ready after ${p.readyTimeoutMs / 1000}s: see ${logFile(p.name)}`);
+    }
+    if (performance.now() - lastNote > 3000) {
+      say("stack", `waiting for ${p.name} ${color.dim(seconds(started))}`);
+      lastNote = performance.now();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  say("stack", `${color.green("ready")} ${p.name} ${color.dim(seconds(started))}`);
+}
+
+/** After a group is ready: database, migrations and JetStream objects before anything uses them. */
+async function afterGroup(group: Group): Promise<void> {
+  if (group !== "infra") return;
+  const admin = postgres(localUrlFor("postgres"), { max: 1, onnotice: () => {} });
+  try {
+    const [exists] = await admin`select 1 from pg_database where datname = ${databaseName}`;
+    if (!exists) {
+      await admin.unsafe(`create database ${databaseName}`);
+      say("stack", `created database ${databaseName}`);
+    }
+  } finally {
+    await admin.end();
+  }
+  const sql = postgres(localUrls().adminDatabaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const { applied, total } = await migrate(sql, { log: (l) => say("migrate", l) });
+    say("migrate", `${applied.length ? `${applied.length} applied` : "up to date"} (${total} migrations)`);
+  } finally {
+    await sql.end();
+  }
+  const nc = await connect({ servers: localUrls().natsUrl });
+  try {
+    await applyStreamsFile(nc);
+    say("streams", "streams.yaml applied");
+  } finally {
+    await nc.close();
+  }
+}
+
+async function checkPort(p: StackProc): Promise<void> {
+  if (await portInUse(p.port)) {
+    throw new StackError(
+      `port ${p.port} (${p.name}) is already in use by a program this stack did not start: ` +
+        `stop it, or choose another port with ${portVariable[p.name] ?? "its JPW_*_PORT variable"}=<port>`,
+    );
+  }
+}
+
+async function noteStandardPorts(): Promise<void> {
+  const ours = stackPorts();
+  const pairs: [string, number, number, string][] = [
+    ["NATS", standardPorts.nats, ours.nats, "JPW_NATS_PORT"],
+    ["PostgreSQL", standardPorts.postgres, ours.postgres, "JPW_PG_PORT"],
+    ["Redis", standardPorts.redis, ours.redis, "JPW_REDIS_PORT"],
+  ];
+  for (const [what, std, port, variable] of pairs) {
+    if (std !== port && (await portInUse(std))) {
+      say(
+        "stack",
+        `note: a server already listens on ${std} (the standard ${what} port); this stack uses ${port} (${variable}), so they do not collide`,
+      );
+    }
+  }
+}
+
+function buildWebIfPresent(): Promise<unknown> | undefined {
+  if (!existsSync(join(root, "web", "vite.config.ts"))) return undefined;
+  say("web", "building the UI (vite)");
+  return run(join(root, "node_modules", ".bin", "vite"), ["build", "--logLevel", "warn"], {
+    cwd: join(root, "web"),
+    prefix: "vite",
+  });
+}
+
+/** Starts every process not already running, detached (supervisor per process, logs in .data/logs). */
+async function startDetached(procs: StackProc[]): Promise<void> {
+  mkdirSync(dirs.run, { recursive: true });
+  mkdirSync(dirs.logs, { recursive: true });
+  let group: Group | undefined;
+  for (const p of procs) {
+    if (group && group !== p.group) await afterGroup(group);
+    group = p.group;
+    if (livePid(p.name)) {
+      say("stack", `${p.name} already running`);
+      continue;
+    }
+    await checkPort(p);
+    if (p.group === "edge") await buildWebIfPresent();
+    await p.prepare?.();
+    const log = openSync(logFile(p.name), "a");
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(root, "ops", "stack.ts"), "supervise", p.name],
+      {
+        cwd: root,
+        detached: true,
+        stdio: ["ignore", log, log],
+      },
+    );
+    child.unref();
+    say("stack", `started ${p.name} ${color.dim(`(log ${logFile(p.name)})`)}`);
+    await waitReady(p, () => child.exitCode !== null);
+  }
+  if (group) await afterGroup(group);
+}
+
+/** `supervise <name>`: the detached parent of one process; SIGTERM stops it and removes the pid file. */
+async function supervise(name: string): Promise<void> {
+  const p = (await stackProcs()).find((x) => x.name === name);
+  if (!p) throw new StackError(`unknown process ${name}`);
+  const sup = new Supervisor(p, (line) => process.stdout.write(`${line}\n`));
+  writeFileSync(pidFile(name), String(process.pid));
+  sup.start();
+  const stop = async () => {
+    await sup.stop();
+    if (existsSync(pidFile(name))) unlinkSync(pidFile(name));
+    process.exit(0);
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  await sup.exited;
+  if (existsSync(pidFile(name))) unlinkSync(pidFile(name));
+}
+
+const palette = [color.cyan, color.magenta, color.yellow, color.blue, color.green];
+
+/** Foreground: like `docker compose up`. Reuses what already runs; Ctrl-C stops only what it started. */
+async function upForeground(procs: StackProc[]): Promise<void> {
+  const started: Supervisor[] = [];
+  const width = Math.max(...procs.map((p) => p.name.length));
+  let stopping = false;
+  const stopAll = async () => {
+    if (stopping) return;
+    stopping = true;
+    say("stack", "stopping (Ctrl-C again does not speed this up)");
+    for (const s of [...started].reverse()) await s.stop();
+    say("stack", "stopped");
+    process.exit(0);
+  };
+  process.on("SIGINT", stopAll);
+  process.on("SIGTERM", stopAll);
+  let group: Group | undefined;
+  try {
+    for (const [i, p] of procs.entries()) {
+      if (group && group !== p.group) await afterGroup(group);
+      group = p.group;
+      if (livePid(p.name)) {
+        say("stack", `${p.name} already running (detached); using it`);
+        continue;
+      }
+      await checkPort(p);
+      if (p.group === "edge") await buildWebIfPresent();
+      await p.prepare?.();
+      const paint = palette[i % palette.length]!;
+      const sup = new Supervisor(p, (line) => console.log(`${paint(p.name.padEnd(width))} | ${line}`));
+      sup.start();
+      started.push(sup);
+      let exited = false;
+      sup.exited.then(() => {
+        exited = true;
+      });
+      await waitReady(p, () => exited && !p.restart);
+    }
+    if (group) await afterGroup(group);
+  } catch (err) {
+    fail("stack", (err as Error).message);
+    await stopAll();
+    return;
+  }
+  say("stack", `${color.green("up")}: ${localUrls().edgeUrl} (Ctrl-C stops everything this command started)`);
+  await new Promise(() => {});
+}
+
+async function down(): Promise<void> {
+  const procs = await stackProcs();
+  let stopped = 0;
+  for (const p of [...procs].reverse()) {
+    const pid = livePid(p.name);
+    if (!pid) continue;
+    process.kill(pid, "SIGTERM");
+    const deadline = Date.now() + 20_000;
+    while (livePid(p.name) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (livePid(p.name)) {
+      warn("stack", `${p.name} did not stop in 20s; killing it`);
+      process.kill(-pid, "SIGKILL");
+    }
+    say("stack", `stopped ${p.name}`);
+    stopped++;
+  }
+  if (!stopped) say("stack", "nothing was running");
+}
+
+async function status(): Promise<void> {
+  const procs = await stackProcs();
+  const width = Math.max(...procs.map((p) => p.name.length));
+  for (const p of procs) {
+    const pid = livePid(p.name);
+    const ready = await p.ready();
+    const state = pid
+      ? ready
+        ? color.green("ready   ")
+        : color.yellow("starting")
+      : ready
+        ? color.yellow("foreign ")
+        : color.dim("stopped ");
+    console.log(
+      `${p.name.padEnd(width)}  ${state}  ${pid ? `pid ${pid}` : "".padEnd(9)}  ${p.reach.join("  ")}`,
+    );
+  }
+  const u = localUrls();
+  console.log(`
+Paste into a shell to reach the servers:
+NATS_URL=${u.natsUrl}
+DATABASE_URL=${u.adminDatabaseUrl}
+REDIS_URL=${u.redisUrl}
+
+  nats --server "$NATS_URL" stream ls      psql "$DATABASE_URL"      redis-cli -u "$REDIS_URL"
+  (the nats CLI is ${join(root, ".tools", "bin", "nats")}; logs: just logs [name])`);
+}
+
+function dockerAvailable(): boolean {
+  const r = spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], { timeout: 5000, stdio: "pipe" });
+  return r.status === 0;
+}
+
+async function main(): Promise<void> {
+  const [command = "status", ...rest] = process.argv.slice(2);
+  const t = performance.now();
+  switch (command) {
+    case "dev": {
+      await noteStandardPorts();
+      await startDetached((await stackProcs()).filter((p) => p.group === "infra"));
+      say(
+        "stack",
+        `infrastructure up in ${seconds(t)}; \`just status\` shows how to reach it, \`just down\` stops it`,
+      );
+      await status();
+      return;
+    }
+    case "up": {
+      const detached = rest.includes("-d") || rest.includes("--detach");
+      if (process.env.JPW_NATIVE !== "1" && dockerAvailable()) {
+        say(
+          "stack",
+          "a Docker engine is reachable: running docker compose (set JPW_NATIVE=1 for the native stack)",
+        );
+        await run("docker", ["compose", "up", "--build", ...(detached ? ["-d"] : [])], { prefix: "compose" });
+        return;
+      }
+      say("stack", "no Docker engine reachable: running the native stack");
+      await noteStandardPorts();
+      const procs = await stackProcs();
+      if (detached) {
+        await startDetached(procs);
+        say(
+          "stack",
+          `${color.green("up")} in ${seconds(t)}: ${localUrls().edgeUrl} (\`just down\` stops it)`,
+        );
+        await status();
+      } else {
+        await upForeground(procs);
+      }
+      return;
+    }
+    case "down":
+      return down();
+    case "clean":
+      await down();
+      rmSync(dirs.data, { recursive: true, force: true });
+      say("stack", `removed ${dirs.data}`);
+      return;
+    case "status":
+      return status();
+    case "logs": {
+      const names = rest.length ? rest : (await stackProcs()).map((p) => p.name);
+      const files = names.map(logFile).filter((f) => existsSync(f));
+      if (!files.length) throw new StackError("no logs yet: start the stack with `just up -d` or `just dev`");
+      spawnSync("tail", ["-n", "50", "-F", ...files], { stdio: "inherit" });
+      return;
+    }
+    case "supervise":
+      return supervise(rest[0] ?? "");
+    default:
+      throw new StackError(`unknown command ${command}: use dev, up [-d], down, clean, status or logs`);
+  }
+}
+
+main().catch((err) => {
+  fail("stack", err instanceof StackError ? err.message : ((err as Error).stack ?? String(err)));
+  process.exit(1);
+});
