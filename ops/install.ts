@@ -130,6 +130,7 @@ async function ensureDebezium(): Promise<string> {
     [
       "-B",
       "-ntp",
+      "-Dstyle.color=never",
       "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
       `-Dartifact=${artifact}`,
       `-DoutputDirectory=${downloads}`,

@@ -1,0 +1,55 @@
+// The edge reverse proxy (Caddy) in front of a test's producer and reader, serving the built UI:
+// the same Caddyfile as the local stack, on a free port.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { httpOk } from "../../ops/lib/probe.ts";
+import { caddyfile } from "../../ops/lib/stack-procs.ts";
+import { tools } from "../../ops/lib/tools.ts";
+import { addressInUse, freePort } from "./ports.ts";
+import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.ts";
+
+export interface Edge extends AsyncDisposable {
+  url: string;
+  stop(): Promise<void>;
+}
+
+const hostPort = (url: string) => new URL(url).host;
+
+export async function startEdge(o: {
+  producerUrl: string;
+  readerUrl: string;
+  webRoot: string;
+}): Promise<Edge> {
+  const dir = makeTempDir("edge");
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const conf = join(dir, "Caddyfile");
+    writeFileSync(
+      conf,
+      caddyfile({
+        port,
+        producer: hostPort(o.producerUrl),
+        reader: hostPort(o.readerUrl),
+        webRoot: o.webRoot,
+      }),
+    );
+    const proc = new ServerProcess({
+      name: "edge",
+      cmd: tools.caddy(),
+      args: ["run", "--adapter", "caddyfile", "--config", conf],
+      env: { ...process.env, XDG_DATA_HOME: join(dir, "data"), XDG_CONFIG_HOME: join(dir, "config") },
+    });
+    try {
+      await waitReady(proc, "caddy", () => httpOk(`http://127.0.0.1:${port}/healthz`));
+    } catch (err) {
+      if (attempt < 3 && addressInUse(proc.tail())) continue;
+      removeTempDir(dir);
+      throw err;
+    }
+    const stop = async () => {
+      await proc.stop();
+      removeTempDir(dir);
+    };
+    return { url: `http://127.0.0.1:${port}`, stop, [Symbol.asyncDispose]: stop };
+  }
+}
