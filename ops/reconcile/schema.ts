@@ -1,11 +1,34 @@
 // The shape of streams.yaml, in NATS's own snake_case field names so a section reads like
-// `nats stream info --json`. Unknown keys are rejected. Defaults that differ from the server's live
-// here; every other omitted field takes the server's default (see model.ts).
+// `nats stream info --json`. Unknown keys are rejected. Durations and sizes are converted here,
+// once, to the nanoseconds and bytes of the API, so a bad one is reported with every other
+// problem. Defaults that differ from the server's live here; every other omitted field takes the
+// server's default (see model.ts).
 import { type } from "arktype";
+import { parseDuration, parseSize } from "./units.ts";
 
-/** Durations are written with a unit (30s, 7d); sizes as 1GiB, 512MB or bytes. Converted in spec.ts. */
-const duration = "string | number";
-const size = "string | number";
+/** 30s, 7d, 1h30m, or 0. A bare 3600 would be 3.6 µs to the server, never what was meant. */
+const duration = type("string | number").pipe((v, ctx) => {
+  if (v === 0) return 0;
+  if (typeof v === "number") {
+    return ctx.error({
+      problem: `has no unit: write ${v}s, ${v}ms or similar (a bare number would be nanoseconds)`,
+    });
+  }
+  try {
+    return parseDuration(v);
+  } catch (err) {
+    return ctx.error({ problem: `is not a duration: ${(err as Error).message}` });
+  }
+});
+
+/** 1GiB, 512MB, 64KiB, whole bytes, or -1 for unlimited. */
+const size = type("string | number").pipe((v, ctx) => {
+  try {
+    return parseSize(v);
+  } catch (err) {
+    return ctx.error({ problem: `is not a size: ${(err as Error).message}` });
+  }
+});
 
 export const consumerShape = {
   "description?": "string",
@@ -19,7 +42,7 @@ export const consumerShape = {
   ack_policy: "'explicit' | 'all' | 'none' = 'explicit'",
   "ack_wait?": duration,
   "max_deliver?": "number.integer >= -1",
-  "backoff?": "(string | number)[]",
+  "backoff?": duration.array(),
   "replay_policy?": "'instant' | 'original'",
   "sample_freq?": "string",
   "max_waiting?": "number.integer >= 1",

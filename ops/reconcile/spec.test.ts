@@ -135,6 +135,7 @@ parsing.run();
 const env = suite("environment substitution");
 
 env("a variable's value replaces the reference, typed as YAML would type it", () => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${NAME} reference of streams.yaml, not a template
   const yaml = "streams:\n  S:\n    subjects: [s]\n    num_replicas: ${R:-1}\n    max_bytes: ${B:-1GiB}\n";
   const fallback = parseSpec(yaml, "ok.yaml", { env: {} }).streams[0]!.config;
   assert.is(fallback.num_replicas, 1);
@@ -145,11 +146,14 @@ env("a variable's value replaces the reference, typed as YAML would type it", ()
 });
 
 env("an unset variable without a default names the file, the line and the way out", () => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${NAME} reference of streams.yaml, not a template
   const p = only("streams:\n  S:\n    subjects: [s]\n    num_replicas: ${R}\n");
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${NAME} reference of streams.yaml, not a template
   assert.is(p, "bad.yaml:4: R is not set and ${R} has no default (write ${R:-value})");
 });
 
 env("a value cannot inject YAML structure, and comments are not substituted", () => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${NAME} reference of streams.yaml, not a template
   const yaml = "# ${NOT_SET} in a comment\nstreams:\n  S:\n    subjects: [s]\n    description: ${D}\n";
   const desired = parseSpec(yaml, "ok.yaml", { env: { D: "x\nmax_age: 1s" } });
   assert.is(desired.streams[0]!.config.description, "x\nmax_age: 1s");
@@ -348,9 +352,14 @@ rules("a workqueue stream's consumers ack explicitly and never overlap", () => {
 });
 
 rules("every problem in a file is reported at once, in file order", () => {
-  const found = problems(stream("    max_ages: 7d\n    storage: disk\n    num_replicas: 0\n"));
-  assert.is(found.length, 3);
-  assert.match(found.join("\n"), /:4: .*max_ages[\s\S]*:5: .*storage[\s\S]*:6: .*num_replicas/);
+  const found = problems(
+    stream("    max_ages: 7d\n    storage: disk\n    num_replicas: 0\n    duplicate_window: 60\n"),
+  );
+  assert.is(found.length, 4);
+  assert.match(
+    found.join("\n"),
+    /:4: .*max_ages[\s\S]*:5: .*storage[\s\S]*:6: .*num_replicas[\s\S]*:7: .*duplicate_window has no unit/,
+  );
 });
 
 rules.run();

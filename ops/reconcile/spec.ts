@@ -1,6 +1,6 @@
 // streams.yaml → the desired JetStream state, in the NATS API's own shapes (nanoseconds, bytes).
 // Parsed once at the boundary: YAML, then environment substitution, then arktype (unknown keys
-// rejected), then unit conversion, then the cross-checks of checks.ts. Every problem found is
+// rejected, units converted), then the cross-checks of checks.ts. Every problem of a stage is
 // reported at once, each naming the file, the line, the object and the field.
 import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -13,7 +13,6 @@ import { substituteEnv } from "./env.ts";
 import { kvStreamConfig } from "./kv.ts";
 import { apiLevelOf, type Config } from "./model.ts";
 import { type ConsumerDef, knownKeys, SpecFileDef, type StreamDef } from "./schema.ts";
-import { parseDuration, parseSize } from "./units.ts";
 
 export const defaultSpecFile = join(root, "streams.yaml");
 
@@ -111,37 +110,22 @@ export function parseSpec(text: string, file = "streams.yaml", opts: SpecOptions
     );
   }
 
-  const problems: string[] = [];
-  const convert = <T>(path: string[], value: T | undefined, fn: (v: T) => number): number | undefined => {
-    if (value === undefined) return undefined;
-    try {
-      return fn(value);
-    } catch (err) {
-      problems.push(`${locate(path)} ${(err as Error).message}`);
-      return undefined;
-    }
-  };
-
   const streams: StreamSpec[] = [];
-  for (const [name, s] of Object.entries(parsed.streams ?? {})) {
-    streams.push(streamSpec(name, s, convert));
-  }
+  for (const [name, s] of Object.entries(parsed.streams ?? {})) streams.push(streamSpec(name, s));
   for (const [bucket, k] of Object.entries(parsed.kv ?? {})) {
-    const at = ["kv", bucket];
     const config = kvStreamConfig(bucket, {
       description: k.description,
       history: k.history,
-      ttl: convert([...at, "ttl"], k.ttl, nanos) ?? 0,
-      maxBytes: convert([...at, "max_bytes"], k.max_bytes, parseSize) ?? -1,
-      maxValueSize: convert([...at, "max_value_size"], k.max_value_size, parseSize) ?? -1,
+      ttl: k.ttl ?? 0,
+      maxBytes: k.max_bytes ?? -1,
+      maxValueSize: k.max_value_size ?? -1,
       storage: k.storage,
       replicas: k.replicas,
       compression: k.compression,
       metadata: { ...k.metadata, [managedKey]: managedValue },
     }) as StreamSpec["config"];
-    streams.push({ kind: "kv", name: config.name, bucket, config, consumers: [], path: at });
+    streams.push({ kind: "kv", name: config.name, bucket, config, consumers: [], path: ["kv", bucket] });
   }
-  if (problems.length) throw new SpecError(problems);
 
   const version = opts.serverVersion ?? versions.minNatsServer;
   const found = checkSpec(streams, { apiLevel: apiLevelOf(version), version });
@@ -151,70 +135,31 @@ export function parseSpec(text: string, file = "streams.yaml", opts: SpecOptions
   return { file, streams, locate };
 }
 
-type Convert = <T>(path: string[], value: T | undefined, fn: (v: T) => number) => number | undefined;
-
-function streamSpec(name: string, s: StreamDef, convert: Convert): StreamSpec {
-  const at = ["streams", name];
-  const { consumers = {}, consumer_limits, ...rest } = s;
-  const config: StreamSpec["config"] = { ...rest, name, subjects: rest.subjects };
-  for (const f of ["max_age", "duplicate_window", "subject_delete_marker_ttl"] as const) {
-    const v = convert([...at, f], rest[f], nanos);
-    if (v !== undefined) config[f] = v;
-  }
-  for (const f of ["max_bytes", "max_msg_size"] as const) {
-    const v = convert([...at, f], rest[f], parseSize);
-    if (v !== undefined) config[f] = v;
-  }
-  if (consumer_limits) {
-    const limits: Config = { ...consumer_limits };
-    const v = convert(
-      [...at, "consumer_limits", "inactive_threshold"],
-      consumer_limits.inactive_threshold,
-      nanos,
-    );
-    if (v !== undefined) limits.inactive_threshold = v;
-    config.consumer_limits = limits;
-  }
-  config.metadata = { ...rest.metadata, [managedKey]: managedValue };
+function streamSpec(name: string, s: StreamDef): StreamSpec {
+  const { consumers = {}, ...rest } = s;
+  const config: StreamSpec["config"] = {
+    ...rest,
+    name,
+    metadata: { ...rest.metadata, [managedKey]: managedValue },
+  };
   return {
     kind: "stream",
     name,
     config,
-    consumers: Object.entries(consumers).map(([cname, c]) => consumerSpec(name, cname, c, convert)),
-    path: at,
+    consumers: Object.entries(consumers).map(([cname, c]) => consumerSpec(name, cname, c)),
+    path: ["streams", name],
   };
 }
 
-function consumerSpec(stream: string, name: string, c: ConsumerDef, convert: Convert): ConsumerSpec {
-  const at = ["streams", stream, "consumers", name];
-  const config: ConsumerSpec["config"] = { ...c, durable_name: name };
-  for (const f of ["ack_wait", "max_expires", "inactive_threshold"] as const) {
-    const v = convert([...at, f], c[f], nanos);
-    if (v !== undefined) config[f] = v;
-  }
-  const maxBytes = convert([...at, "max_bytes"], c.max_bytes, parseSize);
-  if (maxBytes !== undefined) config.max_bytes = maxBytes;
-  if (c.backoff) {
-    const backoff = c.backoff.map((b, i) => convert([...at, "backoff", String(i)], b, nanos) ?? 0);
-    config.backoff = backoff;
-    // The server replaces ack_wait with the first backoff step; say so in the config we send.
-    if (c.ack_wait === undefined && backoff.length) config.ack_wait = backoff[0];
-  }
-  config.metadata = { ...c.metadata, [managedKey]: managedValue };
-  return { stream, name, config, path: at };
-}
-
-/** Durations need a unit: a bare 3600 would be 3.6 µs to the server, never what was meant. */
-function nanos(v: string | number): number {
-  if (typeof v === "number") {
-    if (v === 0) return 0;
-    throw new Error(`has no unit: write ${v}s, ${v}ms or similar (a bare number would be nanoseconds)`);
-  }
-  try {
-    return parseDuration(v);
-  } catch (err) {
-    throw new Error(`is not a duration: ${(err as Error).message}`, { cause: err });
-  }
+function consumerSpec(stream: string, name: string, c: ConsumerDef): ConsumerSpec {
+  const config: ConsumerSpec["config"] = {
+    ...c,
+    durable_name: name,
+    metadata: { ...c.metadata, [managedKey]: managedValue },
+  };
+  // The server replaces ack_wait with the first backoff step; say so in the config we send.
+  if (c.ack_wait === undefined && c.backoff?.length) config.ack_wait = c.backoff[0];
+  return { stream, name, config, path: ["streams", stream, "consumers", name] };
 }
 
 /** The file relative to the working directory when it is below it, for messages. */
