@@ -77,7 +77,8 @@ export const hasChanges = (p: Plan) =>
   p.changes.some((c) => c.action !== "unchanged" && c.action !== "orphan");
 
 export async function plan(nc: NatsConnection, desired: DesiredState, opts: PlanOptions = {}): Promise<Plan> {
-  const url = opts.url ?? nc.getServer();
+  const current = nc.getServer();
+  const url = opts.url ?? (current.includes("://") ? current : `nats://${current}`);
   const server = await readServer(nc, { url, monitorUrl: opts.monitorUrl });
   const problems = serverProblems(desired, server);
   if (problems.length) throw new PlanError(problems);

@@ -73,15 +73,17 @@ export async function readServer(
   opts: { url: string; monitorUrl?: string | undefined },
 ): Promise<ServerFacts> {
   const info = nc.info;
-  if (info && info.jetstream === false) {
-    throw new JetStreamDisabledError(
-      `JetStream is not enabled on nats-server at ${opts.url}: start it with -js or a jetstream {} block`,
-    );
-  }
   let account: { api?: { level?: number } };
   try {
     account = await jsApi(nc, "INFO", undefined, "read the JetStream account");
   } catch (err) {
+    // Nobody answers $JS.API: the server runs without JetStream.
+    if (err instanceof JetStreamDisabledError) {
+      throw new JetStreamDisabledError(
+        `JetStream is not enabled on nats-server at ${opts.url}: start it with -js or a jetstream {} block`,
+        { cause: err },
+      );
+    }
     // 10039: the server runs JetStream but this account has none.
     if (err instanceof ApiError && err.code === 10039) {
       throw new JetStreamDisabledError(
