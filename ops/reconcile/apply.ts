@@ -4,7 +4,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { DestructiveChangeError } from "./errors.ts";
 import { jsApi } from "./js-api.ts";
-import { type Change, label, type Plan, plan } from "./plan.ts";
+import { type Change, label, type Plan, type PlanOptions, plan } from "./plan.ts";
 import { type DesiredState, loadSpecFile, type SpecOptions } from "./spec.ts";
 
 export interface ApplyOptions {
@@ -109,11 +109,7 @@ const writeConsumer = (nc: NatsConnection, c: Change, action: "create" | "update
     `${action} ${label(c)}`,
   );
 
-export interface ReconcileOptions extends ApplyOptions {
-  prune?: boolean;
-  url?: string;
-  monitorUrl?: string;
-}
+export interface ReconcileOptions extends ApplyOptions, PlanOptions {}
 
 /** Plans and applies in one go: what the stack start-up and the test harness call. */
 export async function reconcile(

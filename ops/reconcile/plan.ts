@@ -242,7 +242,7 @@ function losses(l: LiveStream): string {
 }
 
 /** Problems only the target server reveals: fields it does not know, replicas it cannot host. */
-function serverProblems(desired: DesiredState, server: ServerFacts): string[] {
+export function serverProblems(desired: DesiredState, server: ServerFacts): string[] {
   const problems: string[] = [];
   for (const s of desired.streams) {
     for (const [field, level] of Object.entries(streamFieldLevel)) {

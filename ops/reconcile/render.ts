@@ -99,9 +99,10 @@ export function renderPlan(p: Plan): string {
   const end = [summaryLine(p)];
   const replacements = p.changes.filter((c) => c.action === "replace").length;
   if (replacements) {
+    const one = replacements === 1;
     end.push(
       color.red(
-        `${replacements} replacement${replacements === 1 ? "" : "s"} destroy data: apply refuses them without --allow-destructive.`,
+        `${replacements} replacement${one ? " destroys" : "s destroy"} data: apply refuses ${one ? "it" : "them"} without --allow-destructive.`,
       ),
     );
   }
@@ -112,10 +113,19 @@ export function renderPlan(p: Plan): string {
     .join("\n\n");
 }
 
+/** A bucket's stream fields, with the streams.yaml name they come from. */
+const kvNames: Record<string, string> = {
+  max_age: "max_age (ttl)",
+  max_msgs_per_subject: "max_msgs_per_subject (history)",
+  max_msg_size: "max_msg_size (max_value_size)",
+  num_replicas: "num_replicas (replicas)",
+};
+
 function fieldLine(c: Change, f: FieldChange): string {
-  const name = f.field;
-  if (c.action === "create") return `${name}: ${formatValue(baseField(name), f.new)}`;
-  const line = `${name}: ${formatValue(baseField(name), f.old)} → ${formatValue(baseField(name), f.new)}`;
+  const name = c.kind === "kv" ? (kvNames[f.field] ?? f.field) : f.field;
+  const field = baseField(f.field);
+  if (c.action === "create") return `${name}: ${formatValue(field, f.new)}`;
+  const line = `${name}: ${formatValue(field, f.old)} → ${formatValue(field, f.new)}`;
   return f.inPlace ? line : `${line}  ${color.red(`(${f.reason})`)}`;
 }
 
@@ -136,8 +146,12 @@ export function summary(p: Plan) {
 
 function summaryLine(p: Plan): string {
   const s = summary(p);
-  if (!hasChanges(p))
-    return color.green(`No changes: the server matches ${displayName(p.file)} (${s.unchanged} objects).`);
+  if (!hasChanges(p)) {
+    const n = s.unchanged;
+    return color.green(
+      `No changes: the server matches ${displayName(p.file)} (${n} object${n === 1 ? "" : "s"}).`,
+    );
+  }
   return `${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete, ${s.unchanged} unchanged.`;
 }
 
