@@ -26,7 +26,7 @@ export async function apply(nc: NatsConnection, p: Plan, opts: ApplyOptions = {}
   const destructive = p.changes.filter((c) => c.action === "replace");
   if (destructive.length && !opts.allowDestructive) {
     throw new DestructiveChangeError(
-      `refusing to apply: ${destructive.map((c) => `${label(c)} must be replaced (${c.loses ?? replaceReason(c)})`).join("; ")}. Nothing was changed. Re-run with --allow-destructive to delete and recreate ${destructive.length === 1 ? "it" : "them"}`,
+      `refusing to apply: ${destructive.map((c) => `${label(c)} must be replaced because ${replaceReason(c)}, which destroys ${c.loses ?? "its state"}`).join("; ")}. Nothing was changed. Re-run with --allow-destructive to delete and recreate ${destructive.length === 1 ? "it" : "them"}`,
     );
   }
   const result: ApplyResult = { created: 0, updated: 0, replaced: 0, deleted: 0 };
@@ -85,7 +85,7 @@ export async function apply(nc: NatsConnection, p: Plan, opts: ApplyOptions = {}
 }
 
 function replaceReason(c: Change): string {
-  return c.fields.find((f) => !f.inPlace)?.reason ?? c.reason ?? "cannot change in place";
+  return c.fields.find((f) => !f.inPlace)?.reason ?? c.reason ?? "it cannot change in place";
 }
 
 const createStream = (nc: NatsConnection, c: Change) =>

@@ -198,7 +198,8 @@ function planStream(
         ...adopt,
         action: "replace",
         fields: cfields,
-        reason: `recreated with stream ${spec.name}: its delivery state is lost`,
+        reason: `its stream ${spec.name} is replaced`,
+        loses: "its delivery state (acknowledged positions, redelivery counts)",
         request: creq,
       });
       continue;

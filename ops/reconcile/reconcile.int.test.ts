@@ -196,7 +196,10 @@ destructive("is planned as a replace, refused without allowDestructive, and noth
     assert.unreachable("apply must refuse");
   } catch (err) {
     assert.instance(err, DestructiveChangeError);
-    assert.match((err as Error).message, /stream ORDERS must be replaced .*--allow-destructive/);
+    assert.match(
+      (err as Error).message,
+      /^refusing to apply: stream ORDERS must be replaced because storage cannot change in place, which destroys 3 messages and consumers worker; consumer ORDERS\/worker must be replaced because its stream ORDERS is replaced, which destroys its delivery state .*Nothing was changed\. Re-run with --allow-destructive to delete and recreate them$/,
+    );
   }
   assert.equal(await watch.seen(), [], "no request at all");
   const jsm = await jetstreamManager(nc);
