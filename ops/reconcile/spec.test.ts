@@ -351,6 +351,11 @@ rules("a workqueue stream's consumers ack explicitly and never overlap", () => {
   );
 });
 
+rules("an empty file is refused rather than read as 'delete everything'", () => {
+  assert.is(only(""), "bad.yaml: declares no stream and no kv bucket");
+  assert.is(only("streams: {}\n"), "bad.yaml: declares no stream and no kv bucket");
+});
+
 rules("every problem in a file is reported at once, in file order", () => {
   const found = problems(
     stream("    max_ages: 7d\n    storage: disk\n    num_replicas: 0\n    duplicate_window: 60\n"),

@@ -127,6 +127,9 @@ export function parseSpec(text: string, file = "streams.yaml", opts: SpecOptions
     streams.push({ kind: "kv", name: config.name, bucket, config, consumers: [], path: ["kv", bucket] });
   }
 
+  // An empty or truncated file would plan every managed object for deletion under --prune.
+  if (streams.length === 0) throw new SpecError([`${shown}: declares no stream and no kv bucket`]);
+
   const version = opts.serverVersion ?? versions.minNatsServer;
   const found = checkSpec(streams, { apiLevel: apiLevelOf(version), version });
   if (found.length) {
