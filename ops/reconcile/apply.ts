@@ -1,65 +1,132 @@
-// Converges a NATS server towards streams.yaml. This first version creates what is missing and
-// sends the full desired config for what exists; plan/diff/drift/prune build on it.
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+// Carries out a plan. Unchanged objects get no request at all (nats-server#5526: even a no-op
+// update of a clustered work-queue stream dropped NAK-delayed messages). A plan that destroys data
+// is refused as a whole, before the first request, unless destruction was allowed.
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type DesiredState, loadSpecFile } from "./spec.ts";
+import { DestructiveChangeError } from "./errors.ts";
+import { jsApi } from "./js-api.ts";
+import { type Change, label, type Plan, type PlanOptions, plan } from "./plan.ts";
+import { type DesiredState, loadSpecFile, type SpecOptions } from "./spec.ts";
 
-const notFound = (err: unknown) => {
-  const code = (err as { code?: number; api_error?: { err_code?: number } }).code;
-  return code === 10059 || code === 10014 || /not found/i.test((err as Error).message);
-};
+export interface ApplyOptions {
+  /** Allow replacements (delete and recreate), which lose messages or consumer state. */
+  allowDestructive?: boolean;
+  /** One line per step, as it happens. */
+  log?: (line: string) => void;
+}
 
-export async function applySpec(
-  nc: NatsConnection,
-  desired: DesiredState,
-  log: (line: string) => void = () => {},
-): Promise<void> {
-  const jsm: JetStreamManager = await jetstreamManager(nc);
-  for (const s of desired.streams) {
-    try {
-      await jsm.streams.info(s.name);
-      await jsm.streams.update(s.name, s.config as never);
-      log(`stream ${s.name} updated`);
-    } catch (err) {
-      if (!notFound(err)) throw err;
-      await jsm.streams.add(s.config as never);
-      log(`stream ${s.name} created`);
-    }
-    for (const c of s.consumers) {
-      try {
-        await jsm.consumers.info(s.name, c.name);
-        await jsm.consumers.update(s.name, c.name, c.config as never);
-        log(`consumer ${s.name}/${c.name} updated`);
-      } catch (err) {
-        if (!notFound(err)) throw err;
-        await jsm.consumers.add(s.name, c.config as never);
-        log(`consumer ${s.name}/${c.name} created`);
+export interface ApplyResult {
+  created: number;
+  updated: number;
+  replaced: number;
+  deleted: number;
+}
+
+export async function apply(nc: NatsConnection, p: Plan, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  const log = opts.log ?? (() => {});
+  const destructive = p.changes.filter((c) => c.action === "replace");
+  if (destructive.length && !opts.allowDestructive) {
+    throw new DestructiveChangeError(
+      `refusing to apply: ${destructive.map((c) => `${label(c)} must be replaced because ${replaceReason(c)}, which destroys ${c.loses ?? "its state"}`).join("; ")}. Nothing was changed. Re-run with --allow-destructive to delete and recreate ${destructive.length === 1 ? "it" : "them"}`,
+    );
+  }
+  const result: ApplyResult = { created: 0, updated: 0, replaced: 0, deleted: 0 };
+  const step = async (what: string, fn: () => Promise<unknown>) => {
+    await fn();
+    log(`${what}: done`);
+  };
+  const streams = p.changes.filter((c) => c.kind !== "consumer");
+  const consumers = p.changes.filter((c) => c.kind === "consumer");
+  const replacedStreams = new Set(streams.filter((c) => c.action === "replace").map((c) => c.name));
+
+  // Deletions first: a pruned stream may hold the subjects a new one is about to take.
+  for (const c of consumers.filter((c) => c.action === "delete")) {
+    await step(`delete ${label(c)}`, () => deleteConsumer(nc, c));
+    result.deleted++;
+  }
+  for (const c of streams.filter((c) => c.action === "delete")) {
+    await step(`delete ${label(c)}`, () => deleteStream(nc, c));
+    result.deleted++;
+  }
+  // Updates before creations: an update may release subjects a new stream is declared with.
+  for (const action of ["replace", "update", "create"] as const) {
+    for (const c of streams.filter((c) => c.action === action)) {
+      if (action === "replace") {
+        await step(`replace ${label(c)}`, async () => {
+          await deleteStream(nc, c);
+          await createStream(nc, c);
+        });
+        result.replaced++;
+      } else if (action === "update") {
+        await step(`update ${label(c)}`, () => updateStream(nc, c));
+        result.updated++;
+      } else {
+        await step(`create ${label(c)}`, () => createStream(nc, c));
+        result.created++;
       }
     }
   }
-  const kvm = new Kvm(nc);
-  for (const k of desired.kv) {
-    await kvm.create(k.bucket, {
-      ...(k.description ? { description: k.description } : {}),
-      history: k.history,
-      ttl: k.ttlMs,
-      max_bytes: k.maxBytes,
-      maxValueSize: k.maxValueSize,
-      storage: k.storage as never,
-      replicas: k.replicas,
-      compression: k.compression,
-      metadata: k.metadata,
-    });
-    log(`kv ${k.bucket} ensured`);
+  for (const c of consumers) {
+    if (c.action === "replace") {
+      await step(`replace ${label(c)}`, async () => {
+        // Its stream's replacement already took the old one with it.
+        if (!replacedStreams.has(c.stream!)) await deleteConsumer(nc, c);
+        await writeConsumer(nc, c, "create");
+      });
+      result.replaced++;
+    } else if (c.action === "update") {
+      await step(`update ${label(c)}`, () => writeConsumer(nc, c, "update"));
+      result.updated++;
+    } else if (c.action === "create") {
+      await step(`create ${label(c)}`, () => writeConsumer(nc, c, "create"));
+      result.created++;
+    }
   }
+  return result;
 }
 
-/** Applies streams.yaml (or `file`) to the server at `nc`. */
+function replaceReason(c: Change): string {
+  return c.fields.find((f) => !f.inPlace)?.reason ?? c.reason ?? "it cannot change in place";
+}
+
+const createStream = (nc: NatsConnection, c: Change) =>
+  jsApi(nc, `STREAM.CREATE.${c.name}`, { ...c.request, pedantic: true }, `create ${label(c)}`);
+
+const updateStream = (nc: NatsConnection, c: Change) =>
+  jsApi(nc, `STREAM.UPDATE.${c.name}`, { ...c.request, pedantic: true }, `update ${label(c)}`);
+
+const deleteStream = (nc: NatsConnection, c: Change) =>
+  jsApi(nc, `STREAM.DELETE.${c.name}`, undefined, `delete ${label(c)}`);
+
+const deleteConsumer = (nc: NatsConnection, c: Change) =>
+  jsApi(nc, `CONSUMER.DELETE.${c.stream}.${c.name}`, undefined, `delete ${label(c)}`);
+
+/** create fails if a different consumer exists (10148); update fails if none does (10149). */
+const writeConsumer = (nc: NatsConnection, c: Change, action: "create" | "update") =>
+  jsApi(
+    nc,
+    `CONSUMER.CREATE.${c.stream}.${c.name}`,
+    { stream_name: c.stream, config: c.request, action, pedantic: true },
+    `${action} ${label(c)}`,
+  );
+
+export interface ReconcileOptions extends ApplyOptions, PlanOptions {}
+
+/** Plans and applies in one go: what the stack start-up and the test harness call. */
+export async function reconcile(
+  nc: NatsConnection,
+  desired: DesiredState,
+  opts: ReconcileOptions = {},
+): Promise<{ plan: Plan; result: ApplyResult }> {
+  const p = await plan(nc, desired, opts);
+  const result = await apply(nc, p, opts);
+  return { plan: p, result };
+}
+
+/** Applies streams.yaml (or `file`) to the server at `nc`; never destroys data, never prunes. */
 export async function applyStreamsFile(
   nc: NatsConnection,
   file?: string,
-  env?: Record<string, string | undefined>,
-) {
-  await applySpec(nc, loadSpecFile(file, env));
+  opts: SpecOptions = {},
+): Promise<void> {
+  await reconcile(nc, loadSpecFile(file, opts));
 }

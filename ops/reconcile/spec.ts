@@ -1,240 +1,219 @@
 // streams.yaml → the desired JetStream state, in the NATS API's own shapes (nanoseconds, bytes).
-// Parsed once at the boundary by arktype: unknown keys are rejected and every error names the file,
-// the object and the field, with the line where the YAML parser can tell.
+// Parsed once at the boundary: YAML, then environment substitution, then arktype (unknown keys
+// rejected, units converted), then the cross-checks of checks.ts. Every problem of a stage is
+// reported at once, each naming the file, the line, the object and the field.
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { type } from "arktype";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
 import { root } from "../lib/paths.ts";
-import { parseDuration, parseSize } from "./units.ts";
+import { versions } from "../lib/versions.ts";
+import { checkSpec } from "./checks.ts";
+import { substituteEnv } from "./env.ts";
+import { kvStreamConfig } from "./kv.ts";
+import { apiLevelOf, type Config } from "./model.ts";
+import { type ConsumerDef, knownKeys, SpecFileDef, type StreamDef } from "./schema.ts";
 
 export const defaultSpecFile = join(root, "streams.yaml");
 
-/** Metadata key marking the objects this tool manages; only those may ever be pruned. */
+/** Metadata marking the objects this tool manages; only those may ever be updated away or pruned. */
 export const managedKey = "jpw.managed-by";
 export const managedValue = "streams.yaml";
 
 export class SpecError extends Error {
   override name = "SpecError";
-}
-
-const duration = type("string | number");
-const size = type("string | number");
-
-const Consumer = type({
-  "+": "reject",
-  "description?": "string",
-  "filter_subject?": "string",
-  "filter_subjects?": "string[]",
-  "deliver_policy?": "'all' | 'last' | 'new' | 'last_per_subject'",
-  "ack_policy?": "'explicit' | 'all' | 'none'",
-  "ack_wait?": duration,
-  "max_deliver?": "number.integer >= -1",
-  "backoff?": duration.array(),
-  "max_ack_pending?": "number.integer >= -1",
-  "max_waiting?": "number.integer >= 0",
-  "max_batch?": "number.integer >= 0",
-  "max_expires?": duration,
-  "inactive_threshold?": duration,
-  "replay_policy?": "'instant' | 'original'",
-  "num_replicas?": "number.integer >= 0",
-  "mem_storage?": "boolean",
-  "metadata?": "Record<string, string>",
-});
-
-const Stream = type({
-  "+": "reject",
-  "description?": "string",
-  subjects: "string[] > 0",
-  "storage?": "'file' | 'memory'",
-  "retention?": "'limits' | 'interest' | 'workqueue'",
-  "max_consumers?": "number.integer >= -1",
-  "max_msgs?": "number.integer >= -1",
-  "max_bytes?": size,
-  "max_age?": duration,
-  "max_msgs_per_subject?": "number.integer >= -1",
-  "max_msg_size?": size,
-  "discard?": "'old' | 'new'",
-  "num_replicas?": "1 <= number.integer <= 5",
-  "duplicate_window?": duration,
-  "allow_rollup_hdrs?": "boolean",
-  "deny_delete?": "boolean",
-  "deny_purge?": "boolean",
-  "allow_direct?": "boolean",
-  "compression?": "'none' | 's2'",
-  "metadata?": "Record<string, string>",
-  "consumers?": type({ "[string]": Consumer }),
-});
-
-const Kv = type({
-  "+": "reject",
-  "description?": "string",
-  "history?": "1 <= number.integer <= 64",
-  "ttl?": duration,
-  "max_bytes?": size,
-  "max_value_size?": size,
-  "storage?": "'file' | 'memory'",
-  "replicas?": "1 <= number.integer <= 5",
-  "compression?": "boolean",
-  "metadata?": "Record<string, string>",
-});
-
-const SpecFile = type({
-  "+": "reject",
-  "streams?": type({ "[string]": Stream }),
-  "kv?": type({ "[string]": Kv }),
-});
-
-/** A stream as the API takes it (StreamConfig subset), plus its consumers. */
-export interface StreamSpec {
-  name: string;
-  config: Record<string, unknown> & { name: string; subjects: string[] };
-  consumers: ConsumerSpec[];
+  readonly problems: string[];
+  constructor(problems: string[], options?: ErrorOptions) {
+    // In file order: "streams.yaml:12: ..." sorts by its line number.
+    const line = (p: string) => Number(/^[^:]*:(\d+):/.exec(p)?.[1] ?? 0);
+    const sorted = [...problems].sort((a, b) => line(a) - line(b));
+    super(sorted.join("\n"), options);
+    this.problems = sorted;
+  }
 }
 
 export interface ConsumerSpec {
   stream: string;
   name: string;
-  config: Record<string, unknown> & { durable_name: string };
+  /** As the API takes it (ConsumerConfig), defaults not filled in: model.ts does that. */
+  config: Config & { durable_name: string };
+  /** Where it is declared, for messages: ["streams", "WRITES", "consumers", "users-writer"]. */
+  path: string[];
 }
 
-export interface KvSpec {
-  bucket: string;
-  description?: string;
-  history: number;
-  /** Milliseconds, as @nats-io/kv takes it. */
-  ttlMs: number;
-  maxBytes: number;
-  maxValueSize: number;
-  storage: "file" | "memory";
-  replicas: number;
-  compression: boolean;
-  metadata: Record<string, string>;
+export interface StreamSpec {
+  kind: "stream" | "kv";
+  /** The stream's name: KV_<bucket> for a bucket. */
+  name: string;
+  bucket?: string;
+  config: Config & { name: string; subjects: string[] };
+  consumers: ConsumerSpec[];
+  path: string[];
 }
 
 export interface DesiredState {
   file: string;
   streams: StreamSpec[];
-  kv: KvSpec[];
+  /** "streams.yaml:12: stream WRITES field max_age" for a path into the file. */
+  locate(path: string[]): string;
 }
 
-/** Replaces ${NAME} and ${NAME:-default}; an unset ${NAME} without a default is an error. */
-export function substituteEnv(text: string, env: Record<string, string | undefined>, file: string): string {
-  return text.replace(
-    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
-    (whole, name: string, fallback?: string) => {
-      const value = env[name];
-      if (value !== undefined && value !== "") return value;
-      if (fallback !== undefined) return fallback;
-      const line = text.slice(0, text.indexOf(whole)).split("\n").length;
-      throw new SpecError(
-        `${file}:${line}: ${name} is not set and ${whole} has no default (write \${${name}:-value})`,
-      );
-    },
-  );
+export interface SpecOptions {
+  env?: Record<string, string | undefined>;
+  /** The oldest nats-server the file must work with; newer fields are errors. */
+  serverVersion?: string;
 }
 
-export function loadSpecFile(
-  file = defaultSpecFile,
-  env: Record<string, string | undefined> = process.env,
-): DesiredState {
+export function loadSpecFile(file = defaultSpecFile, opts: SpecOptions = {}): DesiredState {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new SpecError(`cannot read ${file}: ${(err as Error).message}`);
+    throw new SpecError([`cannot read ${file}: ${(err as Error).message}`], { cause: err });
   }
-  return parseSpec(text, file, env);
+  return parseSpec(text, file, opts);
 }
 
-export function parseSpec(
-  rawText: string,
-  file = "streams.yaml",
-  env: Record<string, string | undefined> = process.env,
-): DesiredState {
-  const text = substituteEnv(rawText, env, file);
+export function parseSpec(text: string, file = "streams.yaml", opts: SpecOptions = {}): DesiredState {
+  const shown = displayName(file);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
   if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    throw new SpecError(`${file}:${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`);
-  }
-  const data = doc.toJS() ?? {};
-  const parsed = SpecFile(data);
-  if (parsed instanceof type.errors) {
-    const messages = [...parsed].map((e) => {
-      const path = e.path.map(String);
-      const line = lineOf(doc.contents, path, lines);
-      const what = describePath(path);
-      const problem = /must be removed/.test(e.problem) ? "is not a known field" : e.problem;
-      return `${file}${line ? `:${line}` : ""}: ${what} ${problem}`;
-    });
-    throw new SpecError(messages.join("\n"));
-  }
-  const at = (path: string[]) => {
-    const line = lineOf(doc.contents, path, lines);
-    return `${file}${line ? `:${line}` : ""}: ${describePath(path)}`;
-  };
-  const convert = <T>(path: string[], fn: () => T): T => {
-    try {
-      return fn();
-    } catch (err) {
-      throw new SpecError(`${at(path)} ${(err as Error).message}`);
-    }
-  };
-
-  const streams: StreamSpec[] = Object.entries(parsed.streams ?? {}).map(([name, s]) => {
-    const { consumers = {}, ...rest } = s;
-    const config: StreamSpec["config"] = { ...rest, name, subjects: rest.subjects };
-    for (const f of ["max_age", "duplicate_window"] as const) {
-      if (rest[f] !== undefined) config[f] = convert(["streams", name, f], () => toNanos(rest[f]!));
-    }
-    for (const f of ["max_bytes", "max_msg_size"] as const) {
-      if (rest[f] !== undefined) config[f] = convert(["streams", name, f], () => parseSize(rest[f]!));
-    }
-    config.metadata = { ...rest.metadata, [managedKey]: managedValue };
-    return {
-      name,
-      config,
-      consumers: Object.entries(consumers).map(([cname, c]) => {
-        const cc: ConsumerSpec["config"] = { ...c, durable_name: cname };
-        for (const f of ["ack_wait", "max_expires", "inactive_threshold"] as const) {
-          if (c[f] !== undefined)
-            cc[f] = convert(["streams", name, "consumers", cname, f], () => toNanos(c[f]!));
-        }
-        if (c.backoff)
-          cc.backoff = convert(["streams", name, "consumers", cname, "backoff"], () =>
-            c.backoff!.map(toNanos),
-          );
-        cc.metadata = { ...c.metadata, [managedKey]: managedValue };
-        return { stream: name, name: cname, config: cc };
+    throw new SpecError(
+      doc.errors.map((e) => {
+        const where = e.linePos?.[0]?.line;
+        const first = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+        const what = /Map keys must be unique/.test(first)
+          ? `a name or field is declared twice (${first})`
+          : first;
+        return `${shown}${where ? `:${where}` : ""}: ${what}`;
       }),
-    };
-  });
+    );
+  }
+  const locate = (path: string[]) => {
+    const line = lineOf(doc.contents, path, lines);
+    return `${shown}${line ? `:${line}` : ""}: ${describePath(path)}`;
+  };
 
-  const kv: KvSpec[] = Object.entries(parsed.kv ?? {}).map(([bucket, k]) => ({
-    bucket,
-    ...(k.description ? { description: k.description } : {}),
-    history: k.history ?? 1,
-    ttlMs: k.ttl === undefined ? 0 : convert(["kv", bucket, "ttl"], () => toNanos(k.ttl!) / 1e6),
-    maxBytes:
-      k.max_bytes === undefined ? -1 : convert(["kv", bucket, "max_bytes"], () => parseSize(k.max_bytes!)),
-    maxValueSize:
-      k.max_value_size === undefined
-        ? -1
-        : convert(["kv", bucket, "max_value_size"], () => parseSize(k.max_value_size!)),
-    storage: k.storage ?? "file",
-    replicas: k.replicas ?? 1,
-    compression: k.compression ?? false,
-    metadata: { ...k.metadata, [managedKey]: managedValue },
-  }));
+  const envProblems = substituteEnv(doc, opts.env ?? process.env, lines);
+  if (envProblems.length) {
+    throw new SpecError(envProblems.map((p) => `${shown}${p.line ? `:${p.line}` : ""}: ${p.message}`));
+  }
 
-  return { file, streams, kv };
+  const parsed = SpecFileDef(doc.toJS() ?? {});
+  if (parsed instanceof type.errors) {
+    throw new SpecError(
+      [...parsed].map((e) => {
+        const path = e.path.map(String);
+        return `${locate(path)} ${problemText(path, e.problem, e.code)}`;
+      }),
+    );
+  }
+
+  const streams: StreamSpec[] = [];
+  for (const [name, s] of Object.entries(parsed.streams ?? {})) streams.push(streamSpec(name, s));
+  for (const [bucket, k] of Object.entries(parsed.kv ?? {})) {
+    const config = kvStreamConfig(bucket, {
+      description: k.description,
+      history: k.history,
+      ttl: k.ttl ?? 0,
+      maxBytes: k.max_bytes ?? -1,
+      maxValueSize: k.max_value_size ?? -1,
+      storage: k.storage,
+      replicas: k.replicas,
+      compression: k.compression,
+      metadata: { ...k.metadata, [managedKey]: managedValue },
+    }) as StreamSpec["config"];
+    streams.push({ kind: "kv", name: config.name, bucket, config, consumers: [], path: ["kv", bucket] });
+  }
+
+  // An empty or truncated file would plan every managed object for deletion under --prune.
+  if (streams.length === 0) throw new SpecError([`${shown}: declares no stream and no kv bucket`]);
+
+  const version = opts.serverVersion ?? versions.minNatsServer;
+  const found = checkSpec(streams, { apiLevel: apiLevelOf(version), version });
+  if (found.length) {
+    throw new SpecError(found.map((p) => `${locate(p.path)} ${p.message}`));
+  }
+  return { file, streams, locate };
 }
 
-function toNanos(v: string | number): number {
-  // A bare number is taken as nanoseconds, like the API; humans write units.
-  return typeof v === "number" ? v : parseDuration(v);
+function streamSpec(name: string, s: StreamDef): StreamSpec {
+  const { consumers = {}, ...rest } = s;
+  const config: StreamSpec["config"] = {
+    ...rest,
+    name,
+    metadata: { ...rest.metadata, [managedKey]: managedValue },
+  };
+  return {
+    kind: "stream",
+    name,
+    config,
+    consumers: Object.entries(consumers).map(([cname, c]) => consumerSpec(name, cname, c)),
+    path: ["streams", name],
+  };
+}
+
+function consumerSpec(stream: string, name: string, c: ConsumerDef): ConsumerSpec {
+  const config: ConsumerSpec["config"] = {
+    ...c,
+    durable_name: name,
+    metadata: { ...c.metadata, [managedKey]: managedValue },
+  };
+  // The server replaces ack_wait with the first backoff step; say so in the config we send.
+  if (c.ack_wait === undefined && c.backoff?.length) config.ack_wait = c.backoff[0];
+  return { stream, name, config, path: ["streams", stream, "consumers", name] };
+}
+
+/** The file relative to the working directory when it is below it, for messages. */
+export function displayName(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith("..") ? rel : file;
+}
+
+function problemText(path: string[], problem: string, code: string): string {
+  if (code === "predicate" && /must be removed/.test(problem)) {
+    const key = path.at(-1) ?? "";
+    const known = knownKeysAt(path.slice(0, -1));
+    const near = known && closest(key, known);
+    return `is not a known field${near ? ` (did you mean ${near}?)` : ""}`;
+  }
+  // arktype repeats the path at the front of some problems ("b must be ..."): we name it ourselves.
+  const prefix = `${path.join(".")} `;
+  return problem.startsWith(prefix) ? problem.slice(prefix.length) : problem;
+}
+
+function knownKeysAt(parent: string[]): string[] | undefined {
+  const [section, , third, , fifth] = parent;
+  if (parent.length === 0) return knownKeys.root;
+  if (section === "kv" && parent.length === 2) return knownKeys.kv;
+  if (section !== "streams") return undefined;
+  if (parent.length === 2) return knownKeys.stream;
+  if (parent.length === 3 && third === "consumer_limits") return knownKeys.consumer_limits;
+  if (parent.length === 4 && third === "consumers" && fifth === undefined) return knownKeys.consumer;
+  return undefined;
+}
+
+/** The known key within two edits of `key`, if any. */
+function closest(key: string, known: string[]): string | undefined {
+  let best: [string, number] | undefined;
+  for (const k of known) {
+    const d = editDistance(key, k);
+    if (d <= 2 && (!best || d < best[1])) best = [k, d];
+  }
+  return best?.[0];
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 function describePath(path: string[]): string {
@@ -257,8 +236,7 @@ function lineOf(node: unknown, path: string[], lines: LineCounter): number | und
     if (isMap(current)) {
       const pair = current.items.find((p) => isScalar(p.key) && String(p.key.value) === segment);
       if (!pair) break;
-      const keyNode = pair.key as YamlNode;
-      lastRange = keyNode.range ?? lastRange;
+      lastRange = (pair.key as YamlNode).range ?? lastRange;
       current = pair.value as YamlNode;
     } else if (isSeq(current)) {
       const item = current.items[Number(segment)] as YamlNode | undefined;
