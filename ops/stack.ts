@@ -11,7 +11,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { root } from "./lib/paths.ts";
 import { portInUse } from "./lib/probe.ts";
@@ -21,7 +20,7 @@ import { databaseName, type Group, localUrlFor, type StackProc, stackProcs } fro
 import { Supervisor } from "./lib/supervisor.ts";
 import { color, fail, say, seconds, warn } from "./lib/term.ts";
 import { migrate } from "./migrate.ts";
-import { applyStreamsFile } from "./reconcile/apply.ts";
+import { connectTo, loadSpecFile, reconcile } from "./reconcile/mod.ts";
 
 const dirs = stackDirs();
 const pidFile = (name: string) => join(dirs.run, `${name}.pid`);
@@ -93,10 +92,21 @@ async function afterGroup(group: Group): Promise<void> {
   } finally {
     await sql.end();
   }
-  const nc = await connect({ servers: localUrls().natsUrl });
+  // The reconciler runs before any service: services only check that their objects exist.
+  const nc = await connectTo(localUrls().natsUrl);
   try {
-    await applyStreamsFile(nc);
-    say("streams", "streams.yaml applied");
+    const { plan, result } = await reconcile(nc, loadSpecFile(), {
+      monitorUrl: localUrls().natsMonitorUrl,
+      log: (l) => say("streams", l),
+    });
+    for (const w of plan.warnings) warn("streams", w);
+    const changed = result.created + result.updated + result.replaced + result.deleted;
+    say(
+      "streams",
+      changed
+        ? `streams.yaml applied (${result.created} created, ${result.updated} updated)`
+        : "streams.yaml: no changes",
+    );
   } finally {
     await nc.close();
   }
