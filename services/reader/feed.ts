@@ -1,0 +1,106 @@
+// GET /api/events: every applied invalidation pushed to browsers as Server-Sent Events. A plain
+// web ReadableStream, so Node's adapter (chunk by chunk, cancelled on disconnect) and Deno.serve
+// stream it alike. A client that stops reading is dropped rather than buffered without bound.
+import type { Table } from "./keys.ts";
+
+export interface InvalidationEvent {
+  table: Table;
+  op: "c" | "u" | "d" | "r" | "t" | "malformed";
+  ids: string[];
+  /** Scopes whose generation was replaced (`users`, `user:<id>`, `table:orders`, ...). */
+  scopes: string[];
+  /** Redis keys written (the generation keys). */
+  keys: string[];
+  /** Commit time from the event's source (ISO), absent for malformed events. */
+  commitTs?: string;
+  invalidatedAt: string;
+  /** Commit → invalidation applied in Redis, from source.ts_us. */
+  latencyMs?: number;
+}
+
+const encoder = new TextEncoder();
+/** Chunks a client may have unread before it is dropped. */
+const maxBacklog = 1000;
+
+export class InvalidationFeed {
+  private clients = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
+
+  constructor(keepAliveMs = 15_000) {
+    // Proxies close idle connections; a comment line every 15 s keeps the stream open.
+    this.keepAlive = setInterval(() => this.send(": keep-alive\n\n"), keepAliveMs);
+    (this.keepAlive as { unref?: () => void }).unref?.();
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  private listeners = new Set<(e: InvalidationEvent) => void>();
+
+  /** In-process subscribers (tests, benchmarks); returns the unsubscribe function. */
+  listen(fn: (e: InvalidationEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  publish(event: InvalidationEvent): void {
+    for (const fn of this.listeners) fn(event);
+    if (this.clients.size) this.send(`event: invalidation\ndata: ${JSON.stringify(event)}\n\n`);
+  }
+
+  private send(text: string): void {
+    const chunk = encoder.encode(text);
+    for (const c of this.clients) {
+      if ((c.desiredSize ?? 0) < -maxBacklog) {
+        this.drop(c);
+        continue;
+      }
+      try {
+        c.enqueue(chunk);
+      } catch {
+        this.clients.delete(c);
+      }
+    }
+  }
+
+  private drop(c: ReadableStreamDefaultController<Uint8Array>): void {
+    this.clients.delete(c);
+    try {
+      c.close();
+    } catch {}
+  }
+
+  response(): Response {
+    let me: ReadableStreamDefaultController<Uint8Array> | undefined;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          me = controller;
+          this.clients.add(controller);
+          controller.enqueue(encoder.encode("retry: 2000\n: connected\n\n"));
+        },
+        cancel: () => {
+          if (me) this.clients.delete(me);
+        },
+      },
+      { highWaterMark: 1 },
+    );
+    return new Response(body, {
+      headers: {
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no",
+        // The connection is not reused after the stream: when close() ends the stream at shutdown,
+        // the server must not be left waiting on an idle keep-alive socket.
+        connection: "close",
+      },
+    });
+  }
+
+  /** Ends every stream (shutdown: open streams would otherwise hold the HTTP server open). */
+  close(): void {
+    clearInterval(this.keepAlive);
+    for (const c of this.clients) this.drop(c);
+  }
+}

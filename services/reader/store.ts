@@ -1,0 +1,96 @@
+// Reads from Postgres, answered as ready-made JSON text. Postgres builds each item's JSON itself:
+// numeric columns go out as exact decimal strings (`total::text`), order items keep their exact
+// stored numbers, and a cached body is stored and served without a parse/stringify round.
+import type { Sql } from "postgres";
+import { encodeCursor, type Position } from "./cursor.ts";
+
+// created_at as UTC text with microseconds: the cursor needs Postgres's full precision.
+const ts = (col: string) => `to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+const userJson = `json_build_object('id', u.id, 'name', u.name, 'email', u.email, 'createdAt', ${ts("u.created_at")})::text`;
+const orderJson = `json_build_object('id', o.id, 'userId', o.user_id, 'items', o.items, 'total', o.total::text, 'createdAt', ${ts("o.created_at")})::text`;
+
+// The statements are fixed text with parameters: prepare them like tagged-template queries.
+const prepared = { prepare: true };
+
+interface PageRow {
+  json: string;
+  created_at: string;
+  id: string;
+}
+
+function page(rows: PageRow[], limit: number): string {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  const next = rows.length > limit && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null;
+  return `{"items":[${items.map((r) => r.json).join(",")}],"nextCursor":${JSON.stringify(next)}}`;
+}
+
+export class Store {
+  constructor(private readonly sql: Sql) {}
+
+  async user(id: string): Promise<string | undefined> {
+    const [row] = await this.sql.unsafe<{ json: string }[]>(
+      `select ${userJson} as json from users u where u.id = $1`,
+      [id],
+      prepared,
+    );
+    return row?.json;
+  }
+
+  async order(id: string): Promise<string | undefined> {
+    const [row] = await this.sql.unsafe<{ json: string }[]>(
+      `select ${orderJson} as json from orders o where o.id = $1`,
+      [id],
+      prepared,
+    );
+    return row?.json;
+  }
+
+  users(limit: number, after?: Position): Promise<string> {
+    return this.list("users u", userJson, "u", limit, after);
+  }
+
+  orders(limit: number, after?: Position): Promise<string> {
+    return this.list("orders o", orderJson, "o", limit, after);
+  }
+
+  /** A user's orders, newest first; undefined when the user does not exist. */
+  async userOrders(userId: string, limit: number, after?: Position): Promise<string | undefined> {
+    const [exists] = await this.sql`select 1 as one from users where id = ${userId}`;
+    if (!exists) return undefined;
+    return this.list("orders o", orderJson, "o", limit, after, { column: "o.user_id", value: userId });
+  }
+
+  private async list(
+    from: string,
+    json: string,
+    alias: string,
+    limit: number,
+    after?: Position,
+    filter?: { column: string; value: string },
+  ): Promise<string> {
+    const params: unknown[] = [];
+    const where: string[] = [];
+    if (filter) {
+      params.push(filter.value);
+      where.push(`${filter.column} = $${params.length}`);
+    }
+    if (after) {
+      params.push(after.createdAt, after.id);
+      where.push(
+        `(${alias}.created_at, ${alias}.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`,
+      );
+    }
+    params.push(limit + 1);
+    const rows = await this.sql.unsafe<PageRow[]>(
+      `select ${json} as json, ${ts(`${alias}.created_at`)} as created_at, ${alias}.id::text as id
+       from ${from} ${where.length ? `where ${where.join(" and ")}` : ""}
+       order by ${alias}.created_at desc, ${alias}.id desc
+       limit $${params.length}`,
+      params as never[],
+      prepared,
+    );
+    return page(rows, limit);
+  }
+}

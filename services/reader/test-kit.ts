@@ -1,0 +1,63 @@
+// Helpers shared by the reader's test files: HTTP reads with their X-Cache outcome, deadlines,
+// and rows inserted the way the consumer writes them.
+import type { Sql } from "postgres";
+
+export interface Read {
+  status: number;
+  cache: string | null;
+  body: Record<string, unknown> & { items?: Record<string, unknown>[]; nextCursor?: string | null };
+  text: string;
+}
+
+export async function read(base: string, path: string): Promise<Read> {
+  const res = await fetch(`${base}${path}`);
+  const text = await res.text();
+  let body: Read["body"] = {};
+  try {
+    body = JSON.parse(text);
+  } catch {}
+  return { status: res.status, cache: res.headers.get("x-cache"), body, text };
+}
+
+/** Polls `check` until it returns a value (not undefined) or the deadline passes. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${(last as Error).message})` : ""}`,
+  );
+}
+
+export async function insertUser(sql: Sql, name: string, createdAt?: string): Promise<string> {
+  const id = crypto.randomUUID();
+  const email = `${name.toLowerCase().replace(/\W/g, "")}.${id.slice(0, 8)}@example.com`;
+  if (createdAt)
+    await sql`insert into users (id, name, email, created_at) values (${id}, ${name}, ${email}, ${createdAt})`;
+  else await sql`insert into users (id, name, email) values (${id}, ${name}, ${email})`;
+  return id;
+}
+
+export async function insertOrder(
+  sql: Sql,
+  userId: string,
+  total = "12.30",
+  items?: unknown,
+): Promise<string> {
+  const id = crypto.randomUUID();
+  const it = items ?? [{ productId: "p-1", quantity: 1, price: total }];
+  await sql`insert into orders (id, user_id, items, total) values (${id}, ${userId}, ${sql.json(it as never)}, ${total})`;
+  return id;
+}
