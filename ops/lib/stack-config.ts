@@ -53,6 +53,7 @@ export function localUrls() {
     adminDatabaseUrl: `postgres://postgres@127.0.0.1:${p.postgres}/${databaseName}`,
     writerDatabaseUrl: `postgres://jpw_writer@127.0.0.1:${p.postgres}/${databaseName}`,
     readerDatabaseUrl: `postgres://jpw_reader@127.0.0.1:${p.postgres}/${databaseName}`,
+    cdcDatabaseUrl: `postgres://jpw_cdc@127.0.0.1:${p.postgres}/${databaseName}`,
     redisUrl: `redis://127.0.0.1:${p.redis}`,
     edgeUrl: `http://localhost:${p.edge}`,
   };

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { chown } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
+import { type DebeziumRun, debeziumReady, prepareDebeziumRun } from "./debezium.ts";
 import { root } from "./paths.ts";
 import { httpOk, redisPing } from "./probe.ts";
 import { run } from "./proc.ts";
@@ -125,6 +126,8 @@ export async function stackProcs(): Promise<StackProc[]> {
     },
   ];
 
+  procs.push(debeziumProc(ports.debezium));
+
   const service = (name: string, port: number, env: Record<string, string>): StackProc | undefined => {
     const entry = join(root, "services", name, "main.ts");
     if (!existsSync(entry)) return undefined;
@@ -149,6 +152,7 @@ export async function stackProcs(): Promise<StackProc[]> {
       REDIS_URL: urls.redisUrl,
       PRODUCER_URL: `http://127.0.0.1:${ports.producer}`,
       CONSUMER_URL: `http://127.0.0.1:${ports.consumer}`,
+      DEBEZIUM_HEALTH_URL: `http://127.0.0.1:${ports.debezium}/q/health`,
     }),
   ]) {
     if (p) procs.push(p);
@@ -190,6 +194,58 @@ export interface EdgeOptions {
   producer: string;
   reader: string;
   webRoot: string;
+}
+
+const localSlot = "jpw_local";
+
+/**
+ * Debezium Server streams the local database into the CDC stream. It exits whenever NATS restarts
+ * (its sink never reconnects), so it always runs with a restart policy; its offsets file keeps a
+ * restart from missing or replaying much.
+ */
+function debeziumProc(httpPort: number): StackProc {
+  const dirs = stackDirs();
+  const urls = localUrls();
+  const options = {
+    runDir: dirs.debezium,
+    natsUrl: urls.natsUrl,
+    databaseUrl: urls.cdcDatabaseUrl,
+    slot: localSlot,
+    httpPort,
+  };
+  let run: DebeziumRun | undefined;
+  let missing: Error | undefined;
+  try {
+    run = prepareDebeziumRun(options);
+  } catch (err) {
+    missing = err as Error;
+  }
+  return {
+    group: "cdc",
+    name: "debezium",
+    port: httpPort,
+    cmd: run?.cmd ?? "java",
+    args: run?.args ?? [],
+    cwd: run?.cwd ?? dirs.debezium,
+    env: run?.env ?? process.env,
+    restart: true,
+    reach: [`health http://127.0.0.1:${httpPort}/q/health`, `slot ${localSlot}`],
+    ready: async () => {
+      const sql = postgres(urls.adminDatabaseUrl, { max: 1, connect_timeout: 2, onnotice: () => {} });
+      try {
+        return (await debeziumReady({ sql, slot: localSlot, natsUrl: urls.natsUrl })).ready;
+      } catch {
+        return false;
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    },
+    // A cold JVM on two busy cores.
+    readyTimeoutMs: 120_000,
+    prepare: async () => {
+      if (missing) throw missing;
+    },
+  };
 }
 
 /** The edge: writes (POST) to the producer, reads (GET) to the reader, the built UI at `/`. */
