@@ -1,6 +1,6 @@
 // The GET routes of DESIGN.md, answered from Redis when possible (X-Cache: hit|miss|bypass).
 import { NotFoundError, ValidationError } from "../shared/errors.ts";
-import type { RouteHandler } from "../shared/http.ts";
+import { type RouteHandler, textResponse } from "../shared/http.ts";
 import type { Counter } from "../shared/metrics.ts";
 import { isUuid } from "../shared/operations.ts";
 import type { Cache } from "./cache.ts";
@@ -40,7 +40,7 @@ export function readRoutes(o: ReadRoutesOptions): [string, string, RouteHandler]
       err.headers["x-cache"] = cache;
       throw err;
     }
-    return new Response(body, { headers: { "content-type": "application/json", "x-cache": cache } });
+    return textResponse(body, { headers: { "content-type": "application/json", "x-cache": cache } });
   };
 
   return [

@@ -1,6 +1,6 @@
 // /healthz (the process answers), /readyz (every dependency answers; the failing one is named with
 // what to do about it) and /metrics (Prometheus text), the same on every service.
-import { json, type RouteHandler } from "./http.ts";
+import { json, type RouteHandler, textResponse } from "./http.ts";
 import type { Registry } from "./metrics.ts";
 
 export interface ReadinessCheck {
@@ -50,7 +50,7 @@ export function opsRoutes(
     [
       "GET",
       "/metrics",
-      () => new Response(registry.render(), { headers: { "content-type": "text/plain; version=0.0.4" } }),
+      () => textResponse(registry.render(), { headers: { "content-type": "text/plain; version=0.0.4" } }),
     ],
   ];
 }

@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { PayloadTooLargeError } from "./errors.ts";
 import type { Handler } from "./http.ts";
-import { problem } from "./http.ts";
+import { problem, responseText } from "./http.ts";
 
 interface DenoLike {
   version: { deno: string };
@@ -94,6 +94,78 @@ async function serveNode(handler: Handler, opts: ServeOptions): Promise<Served> 
   };
 }
 
+/**
+ * What a handler sees on Node: the parts of a web Request it uses (method, url, headers, text/json
+ * of the already-buffered body), built lazily. A full undici Request (with its AbortSignal and body
+ * stream) costs more than the rest of a small request together; it is built only when a handler
+ * reaches for something else (`body`, `signal`, `clone`, ...).
+ */
+class NodeRequest {
+  #headers: Headers | undefined;
+  #full: Request | undefined;
+  readonly url: string;
+
+  constructor(
+    private incoming: IncomingMessage,
+    private buffered: Uint8Array | undefined,
+    private aborted: () => AbortSignal,
+    hostname: string,
+  ) {
+    this.url = `http://${incoming.headers.host ?? hostname}${incoming.url ?? "/"}`;
+  }
+
+  get method(): string {
+    return this.incoming.method ?? "GET";
+  }
+
+  get headers(): Headers {
+    if (!this.#headers) {
+      const h = new Headers();
+      const raw = this.incoming.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) h.append(raw[i]!, raw[i + 1]!);
+      this.#headers = h;
+    }
+    return this.#headers;
+  }
+
+  text(): Promise<string> {
+    return Promise.resolve(this.buffered ? decoder.decode(this.buffered) : "");
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    const b = this.buffered ?? new Uint8Array();
+    return Promise.resolve(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+  }
+
+  get full(): Request {
+    this.#full ??= new Request(this.url, {
+      method: this.method,
+      headers: this.headers,
+      body: this.buffered?.byteLength ? this.buffered : null,
+      signal: this.aborted(),
+    });
+    return this.#full;
+  }
+
+  get body() {
+    return this.full.body;
+  }
+
+  get signal() {
+    return this.full.signal;
+  }
+
+  clone() {
+    return this.full.clone();
+  }
+}
+
+const decoder = new TextDecoder();
+
 async function handleNode(
   handler: Handler,
   req: IncomingMessage,
@@ -101,23 +173,23 @@ async function handleNode(
   cap: number,
   hostname: string,
 ): Promise<void> {
-  const aborted = new AbortController();
-  res.once("close", () => {
-    if (!res.writableFinished) aborted.abort();
-  });
+  // An AbortSignal is costly to create on Node: only requests that ask for one get it.
+  let aborted: AbortController | undefined;
+  const signal = () => {
+    if (!aborted) {
+      const ac = new AbortController();
+      res.once("close", () => {
+        if (!res.writableFinished) ac.abort();
+      });
+      aborted = ac;
+    }
+    return aborted.signal;
+  };
   let response: Response;
   try {
     const body = req.method === "GET" || req.method === "HEAD" ? undefined : await readBody(req, cap);
-    const headers = new Headers();
-    const raw = req.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
-    const request = new Request(`http://${req.headers.host ?? hostname}${req.url ?? "/"}`, {
-      method: req.method ?? "GET",
-      headers,
-      body: body?.byteLength ? body : null,
-      signal: aborted.signal,
-    });
-    response = await handler(request);
+    // A structural stand-in for Request: see NodeRequest.
+    response = await handler(new NodeRequest(req, body, signal, hostname) as unknown as Request);
   } catch (err) {
     response = problem(err);
   }
@@ -125,6 +197,14 @@ async function handleNode(
   response.headers.forEach((v, k) => {
     out[k] = v;
   });
+  const text = responseText.get(response);
+  if (text !== undefined) {
+    // One write with a Content-Length: no chunked framing, no body stream.
+    out["content-length"] = String(Buffer.byteLength(text));
+    res.writeHead(response.status, out);
+    res.end(req.method === "HEAD" ? undefined : text);
+    return;
+  }
   res.writeHead(response.status, out);
   if (!response.body || req.method === "HEAD") {
     res.end();
@@ -132,7 +212,9 @@ async function handleNode(
   }
   // Streamed bodies (Server-Sent Events) are written chunk by chunk and cancelled when the client leaves.
   const reader = response.body.getReader();
-  aborted.signal.addEventListener("abort", () => void reader.cancel().catch(() => {}));
+  res.once("close", () => {
+    if (!res.writableFinished) void reader.cancel().catch(() => {});
+  });
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;

@@ -22,8 +22,21 @@ for (const runtime of ["node", "deno"] as Runtime[]) {
     });
     assert.is(tooBig.status, 413);
     assert.is(tooBig.headers.get("content-type"), "application/problem+json");
+    // Without a Content-Length (chunked upload) the limit is enforced while reading.
+    const chunked = (text: string) =>
+      fetch(`${svc.url}/echo`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: new Blob([text]).stream(),
+        duplex: "half",
+      } as RequestInit);
+    assert.equal(await (await chunked('{"a":1}')).json(), { echo: { a: 1 } });
+    assert.is((await chunked(JSON.stringify({ pad: "x".repeat(2000) }))).status, 413);
+    const head = await fetch(`${svc.url}/healthz`, { method: "HEAD" });
+    assert.is(head.status, 200);
+    assert.is(await head.text(), "");
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
-    assert.match(metrics, /hello_echo_total 2/);
+    assert.match(metrics, /hello_echo_total 4/);
     assert.is(await svc.stop(), 0);
   });
 }
