@@ -36,29 +36,40 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 
 /** The one mapping from errors to RFC 9457 problem responses. Unknown errors are a 500 without internals. */
 export function problem(err: unknown, instance?: string): Response {
+  const body = problemBody(err, instance);
+  return textResponse(JSON.stringify(body), {
+    status: body.status,
+    headers: { "content-type": "application/problem+json", ...(err instanceof AppError ? err.headers : {}) },
+  });
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  [member: string]: unknown;
+}
+
+/** The problem object alone, for outcomes that travel as data (the consumer's replies, the operations KV). */
+export function problemBody(err: unknown, instance?: string): ProblemBody {
   if (err instanceof AppError) {
-    return textResponse(
-      JSON.stringify({
-        type: `/problems/${err.type}`,
-        title: err.title,
-        status: err.status,
-        detail: err.message,
-        ...(instance ? { instance } : {}),
-        ...err.extra,
-      }),
-      { status: err.status, headers: { "content-type": "application/problem+json", ...err.headers } },
-    );
-  }
-  return textResponse(
-    JSON.stringify({
-      type: "/problems/internal",
-      title: "Internal error",
-      status: 500,
-      detail: "the server failed to handle this request; it has been logged",
+    return {
+      type: `/problems/${err.type}`,
+      title: err.title,
+      status: err.status,
+      detail: err.message,
       ...(instance ? { instance } : {}),
-    }),
-    { status: 500, headers: { "content-type": "application/problem+json" } },
-  );
+      ...err.extra,
+    };
+  }
+  return {
+    type: "/problems/internal",
+    title: "Internal error",
+    status: 500,
+    detail: "the server failed to handle this request; it has been logged",
+    ...(instance ? { instance } : {}),
+  };
 }
 
 /** arktype's problems as field errors: `{path: "items.0.price", message: "must be ..."}`. */

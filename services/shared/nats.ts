@@ -58,3 +58,18 @@ export async function requireJetStream(
     await missing(`consumer ${s}/${c}`, () => m.consumers.info(s, c));
   for (const b of needs.kv ?? []) await missing(`kv bucket ${b}`, () => m.streams.info(`KV_${b}`));
 }
+
+/**
+ * Whether the connection is up right now (nats.js buffers publishes while it reconnects; a request
+ * handler would rather refuse at once than wait for a timeout).
+ */
+export function connectionState(nc: NatsConnection): () => boolean {
+  let up = !nc.isClosed();
+  (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "close") up = false;
+      else if (s.type === "reconnect") up = true;
+    }
+  })().catch(() => {});
+  return () => up && !nc.isClosed();
+}
