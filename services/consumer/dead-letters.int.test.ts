@@ -50,6 +50,17 @@ async function deadLetterOf(seq: number): Promise<StoredMsg> {
   return found!;
 }
 
+/** Every message the writer took is settled: its outcome recorded (or not) and acked. */
+const settled = (consumer: string) =>
+  until(
+    async () => {
+      const info = await jsm.consumers.info("WRITES", consumer);
+      return info.num_ack_pending === 0 && info.num_pending === 0;
+    },
+    10_000,
+    `${consumer} to settle`,
+  );
+
 async function publishWithReply(subject: string, body: string) {
   const inbox = createInbox();
   const sub = nc.subscribe(inbox, { max: 1 });
@@ -98,12 +109,11 @@ poison(
     const reply = await sent.reply;
     assert.is(reply?.status, "failed");
     assert.is(reply?.httpStatus, 500);
-    assert.is((reply?.error as { type: string }).type, "/problems/write-failed");
+    assert.is((reply?.error as { type: string } | undefined)?.type, "/problems/write-failed");
     const dead = await deadLetterOf(sent.seq);
     assert.match(dead.header.get("Jpw-Dlq-Reason"), /^invalid users data: /);
     assert.is(dead.header.get("Jpw-Operation-Id"), id);
-    const op = await getOperation(kv, id);
-    assert.is(op?.status, "failed");
+    await until(async () => (await getOperation(kv, id))?.status === "failed", 10_000, "the failed record");
     assert.is((await sql`select count(*)::int as n from users where id = ${id}`)[0]!.n, 0);
   },
 );
@@ -127,6 +137,7 @@ poison(
     const sent = await publishWithReply("writes.users", command(key, "users", { name: 42 }));
     await sent.reply;
     await deadLetterOf(sent.seq);
+    await settled("users-writer");
     const op = await getOperation(kv, key);
     assert.is(op?.status, "committed");
     assert.equal(op?.result, created.body.user);
@@ -159,8 +170,11 @@ exhausted(
       assert.is(r.status, 500);
       assert.is(r.body.type, "/problems/write-failed");
       assert.match(r.body.detail as string, /gave up after 2 deliveries: permission denied for table orders/);
-      const op = await getOperation(kv, key);
-      assert.is(op?.status, "failed");
+      await until(
+        async () => (await getOperation(kv, key))?.status === "failed",
+        10_000,
+        "the failed record",
+      );
       const dead = await jsm.streams.getMessage("WRITES_DLQ", { last_by_subj: "dlq.writes.orders" });
       assert.is(dead?.header.get("Jpw-Operation-Id"), key);
       assert.is(dead?.header.get("Jpw-Delivery-Count"), "2");

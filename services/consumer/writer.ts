@@ -170,11 +170,15 @@ export class TableWriter {
     void (async () => {
       for await (const s of messages.status()) {
         if (
-          s.type === "heartbeats_missed" ||
           s.type === "consumer_deleted" ||
-          s.type === "consumer_not_found"
+          s.type === "consumer_not_found" ||
+          s.type === "stream_not_found"
         ) {
-          this.log.warn(`consumer ${s.type.replace("_", " ")}`, { status: s });
+          // Start over: look the consumer up again (with back-off) rather than pull from a ghost.
+          this.log.warn(`${s.type.replaceAll("_", " ")}: attaching again`, { consumer: name });
+          messages.stop();
+        } else if (s.type === "heartbeats_missed") {
+          this.log.warn("heartbeats missed; the client pulls again", { consumer: name, count: s.count });
         }
       }
     })().catch(() => {});
