@@ -483,6 +483,7 @@ export class TableWriter {
   private pauseForPostgres(err: unknown): void {
     if (this.dbDown) return;
     this.dbDown = true;
+    this.lastError = `paused: Postgres is unreachable (${describe(err)})`;
     this.log.warn("Postgres is unreachable; pausing until it answers", { err: describe(err) });
     this.messages?.stop();
   }

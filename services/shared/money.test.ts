@@ -20,7 +20,8 @@ test("JSON numbers are read from their shortest decimal text, never through arit
 
 test("a float that is not a two-decimal amount is refused rather than rounded", () => {
   assert.is(parseCents(0.1 + 0.2), "an amount with at most 2 decimal places");
-  assert.is(parseCents(1e21), "an amount between 0.01 and 9999999999.99 written without an exponent");
+  assert.is(parseCents(1e21), "an amount of at most 9999999999.99 with at most 2 decimal places");
+  assert.is(parseCents(1e-7), "an amount of at most 9999999999.99 with at most 2 decimal places");
   assert.is(parseCents(Number.NaN), "a finite amount");
 });
 

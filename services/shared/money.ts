@@ -19,7 +19,7 @@ export function parseCents(value: string | number): bigint | string {
     if (!Number.isFinite(value)) return "a finite amount";
     // String(n) is the shortest text that reads back as the same double: no arithmetic involved.
     text = String(value);
-    if (/e/i.test(text)) return "an amount between 0.01 and 9999999999.99 written without an exponent";
+    if (/e/i.test(text)) return "an amount of at most 9999999999.99 with at most 2 decimal places";
     if (text === "-0") text = "0";
   } else {
     text = value;
