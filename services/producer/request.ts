@@ -25,8 +25,6 @@ export interface WriteRequest {
   body: string;
   /** W3C trace context, passed on when the client sent a well-formed one. */
   traceparent: string | undefined;
-  /** True when the client chose the key (a generated one can never be a replay). */
-  clientKey: boolean;
 }
 
 const traceparentFormat = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -60,6 +58,5 @@ export async function parseWriteRequest(req: Request, table: Table, now = new Da
     msgId: msgId(operationId, hash),
     body: JSON.stringify(command),
     traceparent: tp && traceparentFormat.test(tp) ? tp : undefined,
-    clientKey: key !== null,
   };
 }
