@@ -75,7 +75,9 @@ async function submit(deps: WritePathDeps, w: WriteRequest, deadline: number): P
     const ack = await deps.js.publish(writeSubject(w.table), w.body, {
       msgID: w.msgId,
       headers: h,
-      timeout: Math.max(100, deadline - performance.now()),
+      // The deadline bounds the wait for the commit; the PubAck gets at least a second (so a short
+      // WRITE_TIMEOUT_MS, or 0 for "always 202", does not turn a slow ack into a 503).
+      timeout: Math.max(1000, deadline - performance.now()),
     });
     duplicate = ack.duplicate;
   } catch (err) {
