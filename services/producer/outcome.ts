@@ -4,7 +4,7 @@
 import type { KV } from "@nats-io/kv";
 import { type } from "arktype";
 import { UnprocessableError } from "../shared/errors.ts";
-import { json, problemBody } from "../shared/http.ts";
+import { json, problemBody, textResponse } from "../shared/http.ts";
 import { OperationRecord } from "../shared/operations.ts";
 import { entityPath, resultKey, type Table, type WriteReply } from "../shared/writes.ts";
 
@@ -24,7 +24,7 @@ export function respond(table: Table, outcome: Outcome, replayed: boolean): Resp
     });
   }
   const body = { ...(outcome.error ?? problemBody(undefined)), operationId: id };
-  return new Response(JSON.stringify(body), {
+  return textResponse(JSON.stringify(body), {
     status: outcome.httpStatus,
     headers: { "content-type": "application/problem+json" },
   });
