@@ -207,42 +207,65 @@ interface ProfileNode {
 }
 
 /**
- * Where a V8 CPU profile (node --cpu-prof) spent its time: self time by function and by area
- * (our code, each package, node internals, GC, idle).
+ * Where a V8 CPU profile (node --cpu-prof) spent its busy (non-idle) time, in percent: self time by
+ * area (our code, each package, node internals, GC) and by function, and the inclusive time of our
+ * own functions (what each step of a request costs with everything it calls).
  */
 export function summarizeProfile(
   file: string,
   top = 15,
-): { byArea: [string, number][]; byFunction: [string, number][] } {
+): {
+  busyMs: number;
+  byArea: [string, number][];
+  byFunction: [string, number][];
+  ourCode: [string, number][];
+} {
   const profile = JSON.parse(readFileSync(file, "utf8")) as {
     nodes: ProfileNode[];
     samples: number[];
     timeDeltas: number[];
   };
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const self = new Map<number, number>();
   profile.samples.forEach((id, i) => {
     self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   });
-  const total = [...self.values()].reduce((a, b) => a + b, 0) || 1;
-  const areas = new Map<string, number>();
-  const fns = new Map<string, number>();
-  for (const [id, us] of self) {
-    const f = byId.get(id)!.callFrame;
-    const area = areaOf(f.url, f.functionName);
-    areas.set(area, (areas.get(area) ?? 0) + us);
-    const short = f.url
+  const name = (f: ProfileNode["callFrame"]) => {
+    const where = f.url
       ? `${f.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*\/(services|ops)\//, "$1/")}:${f.lineNumber + 1}`
       : "";
-    const key = `${f.functionName || "(anonymous)"} ${short}`.trim();
-    fns.set(key, (fns.get(key) ?? 0) + us);
+    return `${f.functionName || "(anonymous)"} ${where}`.trim();
+  };
+  let total = 0;
+  const areas = new Map<string, number>();
+  const fns = new Map<string, number>();
+  const ours = new Map<string, number>();
+  for (const [id, us] of self) {
+    const f = byId.get(id)!.callFrame;
+    if (f.functionName === "(idle)") continue;
+    total += us;
+    const area = areaOf(f.url, f.functionName);
+    areas.set(area, (areas.get(area) ?? 0) + us);
+    fns.set(name(f), (fns.get(name(f)) ?? 0) + us);
+    // Inclusive: each of our functions on the stack is charged once per sample.
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const cf = byId.get(cur)!.callFrame;
+      const n = name(cf);
+      if (areaOf(cf.url, cf.functionName) !== "project code" || seen.has(n)) continue;
+      seen.add(n);
+      ours.set(n, (ours.get(n) ?? 0) + us);
+    }
   }
+  const busy = total || 1;
   const pct = (m: Map<string, number>) =>
     [...m.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([k, v]) => [k, round((100 * v) / total, 1)] as [string, number]);
-  return { byArea: pct(areas), byFunction: pct(fns) };
+      .map(([k, v]) => [k, round((100 * v) / busy, 1)] as [string, number]);
+  return { busyMs: round(total / 1000, 0), byArea: pct(areas), byFunction: pct(fns), ourCode: pct(ours) };
 }
 
 function areaOf(url: string, fn: string): string {

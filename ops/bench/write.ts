@@ -266,8 +266,13 @@ console.log(
 );
 if (profiles) {
   for (const [name, s] of Object.entries(profiles)) {
-    console.log(`\n${name} profile, self time by area: ${s.byArea.map(([a, v]) => `${a} ${v}%`).join(", ")}`);
+    console.log(
+      `\n${name} profile (${s.busyMs} ms busy), self time by area: ${s.byArea.map(([a, v]) => `${a} ${v}%`).join(", ")}`,
+    );
+    console.log("  hottest functions (self):");
     for (const [fn, v] of s.byFunction.slice(0, 10)) console.log(`  ${String(v).padStart(5)}%  ${fn}`);
+    console.log("  our code (inclusive):");
+    for (const [fn, v] of s.ourCode.slice(0, 8)) console.log(`  ${String(v).padStart(5)}%  ${fn}`);
   }
 }
 console.log(`\nresult: ${file}`);

@@ -108,7 +108,11 @@ export async function readJson(req: Request, limit: number): Promise<unknown> {
   const declared = Number(req.headers.get("content-length") ?? Number.NaN);
   if (declared > limit)
     throw new PayloadTooLargeError(`the body is ${declared} bytes; the limit is ${limit}`);
-  const text = await readText(req, limit);
+  // With a declared length within the limit, HTTP framing bounds the body: take it whole, which on
+  // the Node adapter skips building a web Request and its body stream. Otherwise (chunked) read it
+  // chunk by chunk and stop at the limit.
+  const text = Number.isInteger(declared) ? await req.text() : await readText(req, limit);
+  if (text.length > limit) throw new PayloadTooLargeError(`the body is over the limit of ${limit} bytes`);
   if (!text.trim()) throw new ValidationError("the body is empty: send a JSON object", [], "malformed-json");
   try {
     return JSON.parse(text);
