@@ -514,10 +514,20 @@ export class TableWriter {
   }
 
   private ack(m: JsMsg): void {
-    // Plain ack, not ackAck: a lost ack means a redelivery, which the primary key makes harmless.
-    m.ack();
-    this.untrack(m);
+    // Acks wait for the end of this event-loop turn and go out together: the KV PubAcks of a batch
+    // resolve one by one, and nats.js writes to its socket once per burst of protocol lines, so
+    // this makes one write per batch instead of one per message.
+    this.acks.push(m);
+    if (this.acks.length === 1) setImmediate(this.flushAcks);
   }
+
+  private readonly acks: JsMsg[] = [];
+  private readonly flushAcks = () => {
+    const acks = this.acks.splice(0);
+    // Plain ack, not ackAck: a lost ack means a redelivery, which the primary key makes harmless.
+    for (const m of acks) m.ack();
+    for (const m of acks) this.untrack(m);
+  };
 
   private nak(m: JsMsg, delayMs: number | undefined, reason: string): void {
     m.nak(delayMs);
