@@ -62,6 +62,7 @@ export async function awaitRecordedOutcome(
       error: r.error,
     };
   };
+  if (deadline <= performance.now()) return undefined;
   // The watch delivers the current value first, then every change, so nothing slips between a get
   // and the start of the watch.
   const watch = await kv.watch({ key: operationId });
