@@ -69,7 +69,8 @@ fromEmpty(
     assert.is(users.deliver_policy, "all");
     assert.is(users.ack_wait, 30e9);
     assert.is(users.max_deliver, 20);
-    assert.equal(users.backoff, [30e9, 60e9, 120e9]);
+    // No backoff: the writers pace their own redeliveries with nak delays (see streams.yaml).
+    assert.is(users.backoff, undefined);
     assert.is(users.max_ack_pending, 2048);
     assert.is(users.metadata["jpw.managed-by"], "streams.yaml");
 

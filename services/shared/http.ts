@@ -36,29 +36,40 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 
 /** The one mapping from errors to RFC 9457 problem responses. Unknown errors are a 500 without internals. */
 export function problem(err: unknown, instance?: string): Response {
+  const body = problemBody(err, instance);
+  return textResponse(JSON.stringify(body), {
+    status: body.status,
+    headers: { "content-type": "application/problem+json", ...(err instanceof AppError ? err.headers : {}) },
+  });
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  [member: string]: unknown;
+}
+
+/** The problem object alone, for outcomes that travel as data (the consumer's replies, the operations KV). */
+export function problemBody(err: unknown, instance?: string): ProblemBody {
   if (err instanceof AppError) {
-    return textResponse(
-      JSON.stringify({
-        type: `/problems/${err.type}`,
-        title: err.title,
-        status: err.status,
-        detail: err.message,
-        ...(instance ? { instance } : {}),
-        ...err.extra,
-      }),
-      { status: err.status, headers: { "content-type": "application/problem+json", ...err.headers } },
-    );
-  }
-  return textResponse(
-    JSON.stringify({
-      type: "/problems/internal",
-      title: "Internal error",
-      status: 500,
-      detail: "the server failed to handle this request; it has been logged",
+    return {
+      type: `/problems/${err.type}`,
+      title: err.title,
+      status: err.status,
+      detail: err.message,
       ...(instance ? { instance } : {}),
-    }),
-    { status: 500, headers: { "content-type": "application/problem+json" } },
-  );
+      ...err.extra,
+    };
+  }
+  return {
+    type: "/problems/internal",
+    title: "Internal error",
+    status: 500,
+    detail: "the server failed to handle this request; it has been logged",
+    ...(instance ? { instance } : {}),
+  };
 }
 
 /** arktype's problems as field errors: `{path: "items.0.price", message: "must be ..."}`. */
@@ -97,7 +108,11 @@ export async function readJson(req: Request, limit: number): Promise<unknown> {
   const declared = Number(req.headers.get("content-length") ?? Number.NaN);
   if (declared > limit)
     throw new PayloadTooLargeError(`the body is ${declared} bytes; the limit is ${limit}`);
-  const text = await readText(req, limit);
+  // With a declared length within the limit, HTTP framing bounds the body: take it whole, which on
+  // the Node adapter skips building a web Request and its body stream. Otherwise (chunked) read it
+  // chunk by chunk and stop at the limit.
+  const text = Number.isInteger(declared) ? await req.text() : await readText(req, limit);
+  if (text.length > limit) throw new PayloadTooLargeError(`the body is over the limit of ${limit} bytes`);
   if (!text.trim()) throw new ValidationError("the body is empty: send a JSON object", [], "malformed-json");
   try {
     return JSON.parse(text);

@@ -15,6 +15,9 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
     waitOnFirstConnect: true,
     pingInterval: 5_000,
     maxPingOut: 3,
+    // nats.js otherwise builds an Error (a stack capture) for every request, in case it fails: a
+    // measurable share of the write path's CPU. Failures still carry their message and cause.
+    noAsyncTraces: true,
   });
   (async () => {
     for await (const s of nc.status()) {
@@ -57,4 +60,19 @@ export async function requireJetStream(
   for (const [s, c] of needs.consumers ?? [])
     await missing(`consumer ${s}/${c}`, () => m.consumers.info(s, c));
   for (const b of needs.kv ?? []) await missing(`kv bucket ${b}`, () => m.streams.info(`KV_${b}`));
+}
+
+/**
+ * Whether the connection is up right now (nats.js buffers publishes while it reconnects; a request
+ * handler would rather refuse at once than wait for a timeout).
+ */
+export function connectionState(nc: NatsConnection): () => boolean {
+  let up = !nc.isClosed();
+  (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "close") up = false;
+      else if (s.type === "reconnect") up = true;
+    }
+  })().catch(() => {});
+  return () => up && !nc.isClosed();
 }

@@ -19,6 +19,11 @@ export const OperationRecord = type({
   "result?": "unknown",
   /** A problem object (type, title, status, detail) when the write was rejected or failed. */
   "error?": "Record<string, unknown>",
+  /**
+   * Identity of the payload that produced this outcome (see requestHash in writes.ts): a retry
+   * answered from this record must carry the same payload, else it reused the key (422).
+   */
+  "requestHash?": "string",
   updatedAt: "string",
 });
 export type OperationRecord = typeof OperationRecord.infer;

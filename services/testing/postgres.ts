@@ -40,6 +40,11 @@ let counter = 0;
 export interface StartPostgresOptions {
   /** Ignore DATABASE_URL and start our own cluster (tests that stop or kill it). */
   own?: boolean;
+  /**
+   * Keep fsync and full_page_writes on, as in production: benchmarks measure commits that reach the
+   * disk. Tests leave it off (ephemeral clusters need no OS-crash safety).
+   */
+  durable?: boolean;
 }
 
 export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PostgresServer> {
@@ -59,7 +64,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       const p = new ServerProcess({
         name: "postgres",
         cmd: tools.postgres(),
-        args: postgresArgs({ dataDir, port, socketDir: dir, ephemeral: true }),
+        args: postgresArgs({ dataDir, port, socketDir: dir, ephemeral: !opts.durable }),
         owner,
       });
       proc = p;

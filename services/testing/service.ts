@@ -15,10 +15,14 @@ export interface RunningService extends AsyncDisposable {
   kill(): Promise<void>;
 }
 
-export function runtimeCommand(runtime: Runtime, entry: string): { cmd: string; args: string[] } {
+export function runtimeCommand(
+  runtime: Runtime,
+  entry: string,
+  nodeArgs: string[] = [],
+): { cmd: string; args: string[] } {
   return runtime === "deno"
     ? { cmd: join(root, "node_modules", ".bin", "deno"), args: ["run", "-A", "--quiet", entry] }
-    : { cmd: process.execPath, args: ["--import", "tsx", entry] };
+    : { cmd: process.execPath, args: [...nodeArgs, "--import", "tsx", entry] };
 }
 
 export async function startService(opts: {
@@ -27,8 +31,10 @@ export async function startService(opts: {
   runtime?: Runtime;
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** Extra flags for node (e.g. --cpu-prof in benchmarks); ignored under Deno. */
+  nodeArgs?: string[];
 }): Promise<RunningService> {
-  const { cmd, args } = runtimeCommand(opts.runtime ?? "node", join(root, opts.entry));
+  const { cmd, args } = runtimeCommand(opts.runtime ?? "node", join(root, opts.entry), opts.nodeArgs);
   const proc = new ServerProcess({
     name: opts.name ?? opts.entry,
     cmd,

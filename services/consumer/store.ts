@@ -1,0 +1,191 @@
+// Applies a batch of create commands with one statement and tells each command what happened to it.
+// The primary key is the operationId, so a redelivered or retried command can never insert twice;
+// `ON CONFLICT DO NOTHING` (no target: the email index too) skips instead of failing the batch, and
+// the rows skipped are then explained one by one by reading what is stored:
+//   same id, same payload        → duplicate (replay the stored row)
+//   same id, another payload     → key reused (422), also when the id belongs to the other table
+//   no such id, email taken      → 409 (users)
+//   no such id, no such user     → user missing (orders; the consumer retries briefly, then 422)
+import type { Sql } from "postgres";
+import { formatCents, parseCents } from "../shared/money.ts";
+import {
+  type Command,
+  canonical,
+  type OrderData,
+  type OrderResult,
+  type Table,
+  type UserData,
+  type UserResult,
+} from "../shared/writes.ts";
+
+export type Applied =
+  | { kind: "inserted"; result: UserResult | OrderResult }
+  | { kind: "duplicate"; result: UserResult | OrderResult }
+  | { kind: "key-reused" }
+  | { kind: "email-taken" }
+  | { kind: "user-missing" }
+  /** Skipped by a conflict that is no longer there (a concurrent insert rolled back): try again. */
+  | { kind: "unexplained" };
+
+interface UserRow {
+  id: string;
+  name: string;
+  email: string;
+  created_at: Date;
+}
+
+interface OrderRow {
+  id: string;
+  user_id: string;
+  items: { productId: unknown; quantity: unknown; price: unknown }[];
+  total: string;
+  created_at: Date;
+}
+
+export async function applyBatch(sql: Sql, table: Table, commands: Command[]): Promise<Applied[]> {
+  return table === "users"
+    ? applyUsers(sql, commands as Command<"users">[])
+    : applyOrders(sql, commands as Command<"orders">[]);
+}
+
+async function applyUsers(sql: Sql, commands: Command<"users">[]): Promise<Applied[]> {
+  const ids = commands.map((c) => c.operationId);
+  const emails = commands.map((c) => c.data.email);
+  const inserted = await sql<UserRow[]>`
+    insert into users (id, name, email)
+    select t.id, t.name, t.email
+    from unnest(${ids}::uuid[], ${commands.map((c) => c.data.name)}::text[], ${emails}::text[]) as t(id, name, email)
+    where not exists (select 1 from orders o where o.id = t.id)
+    on conflict do nothing
+    returning id, name, email, created_at`;
+  return explain(commands, inserted, userResult, async (pending) => {
+    const unresolved = pending as Command<"users">[];
+    const rows = await sql<(Partial<UserRow> & { ord: number; in_other: boolean; email_taken: boolean })[]>`
+      select t.ord::int as ord, u.id, u.name, u.email, u.created_at,
+        exists (select 1 from orders o where o.id = t.id) as in_other,
+        exists (select 1 from users e where lower(e.email) = lower(t.email)) as email_taken
+      from unnest(${unresolved.map((c) => c.operationId)}::uuid[], ${unresolved.map((c) => c.data.email)}::text[])
+        with ordinality as t(id, email, ord)
+      left join users u on u.id = t.id`;
+    return rows.map((r) => ({
+      ord: r.ord,
+      row: r.id ? (r as UserRow) : undefined,
+      inOther: r.in_other,
+      missing: r.email_taken ? "email-taken" : "unexplained",
+    }));
+  });
+}
+
+async function applyOrders(sql: Sql, commands: Command<"orders">[]): Promise<Applied[]> {
+  const ids = commands.map((c) => c.operationId);
+  const userIds = commands.map((c) => c.data.userId);
+  // Orders of unknown users are simply not inserted (no foreign-key error to abort the batch).
+  const inserted = await sql<OrderRow[]>`
+    insert into orders (id, user_id, items, total)
+    select t.id, t.user_id, t.items::jsonb, t.total
+    from unnest(
+      ${ids}::uuid[], ${userIds}::uuid[],
+      ${commands.map((c) => JSON.stringify(c.data.items))}::text[], ${commands.map((c) => c.data.total)}::numeric[]
+    ) as t(id, user_id, items, total)
+    where exists (select 1 from users u where u.id = t.user_id)
+      and not exists (select 1 from users x where x.id = t.id)
+    on conflict do nothing
+    returning id, user_id, items, total, created_at`;
+  return explain(commands, inserted, orderResult, async (pending) => {
+    const unresolved = pending as Command<"orders">[];
+    const rows = await sql<(Partial<OrderRow> & { ord: number; in_other: boolean; user_exists: boolean })[]>`
+      select t.ord::int as ord, o.id, o.user_id, o.items, o.total, o.created_at,
+        exists (select 1 from users x where x.id = t.id) as in_other,
+        exists (select 1 from users u where u.id = t.user_id) as user_exists
+      from unnest(${unresolved.map((c) => c.operationId)}::uuid[], ${unresolved.map((c) => c.data.userId)}::uuid[])
+        with ordinality as t(id, user_id, ord)
+      left join orders o on o.id = t.id`;
+    return rows.map((r) => ({
+      ord: r.ord,
+      row: r.id ? (r as OrderRow) : undefined,
+      inOther: r.in_other,
+      missing: r.user_exists ? "unexplained" : "user-missing",
+    }));
+  });
+}
+
+interface Stored<R> {
+  /** 1-based position in the list of unresolved commands. */
+  ord: number;
+  row: R | undefined;
+  inOther: boolean;
+  missing: "email-taken" | "user-missing" | "unexplained";
+}
+
+async function explain<R extends { id: string }>(
+  commands: Command[],
+  inserted: R[],
+  toResult: (row: R) => UserResult | OrderResult,
+  lookup: (unresolved: Command[]) => Promise<Stored<R>[]>,
+): Promise<Applied[]> {
+  const fresh = new Map(inserted.map((r) => [r.id, r]));
+  const out: Applied[] = new Array(commands.length);
+  const unresolved: number[] = [];
+  commands.forEach((c, i) => {
+    const row = fresh.get(c.operationId);
+    const result = row && toResult(row);
+    // The first command whose payload is the inserted row's made it; a redelivery of the same
+    // command in the same batch is a duplicate, found below like any other.
+    if (result && sameData(c, result)) {
+      out[i] = { kind: "inserted", result };
+      fresh.delete(c.operationId);
+    } else unresolved.push(i);
+  });
+  if (unresolved.length === 0) return out;
+
+  const stored = await lookup(unresolved.map((i) => commands[i]!));
+  for (const s of stored) {
+    const i = unresolved[s.ord - 1]!;
+    const c = commands[i]!;
+    if (s.row) {
+      const result = toResult(s.row);
+      out[i] = sameData(c, result) ? { kind: "duplicate", result } : { kind: "key-reused" };
+    } else if (s.inOther) {
+      out[i] = { kind: "key-reused" };
+    } else {
+      out[i] = { kind: s.missing };
+    }
+  }
+  return out;
+}
+
+function sameData(c: Command, result: UserResult | OrderResult): boolean {
+  if (c.table === "users") {
+    const r = result as UserResult;
+    return canonical("users", c.data as UserData) === canonical("users", { name: r.name, email: r.email });
+  }
+  const r = result as OrderResult;
+  return (
+    canonical("orders", c.data as OrderData) ===
+    canonical("orders", { userId: r.userId, items: r.items, total: r.total })
+  );
+}
+
+function userResult(row: UserRow): UserResult {
+  return { id: row.id, name: row.name, email: row.email, createdAt: row.created_at.toISOString() };
+}
+
+function orderResult(row: OrderRow): OrderResult {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    items: row.items.map((i) => ({
+      productId: String(i.productId),
+      quantity: Number(i.quantity),
+      price: money(i.price),
+    })),
+    total: money(row.total),
+    createdAt: row.created_at.toISOString(),
+  };
+}
+
+/** Rows written by hand may hold 19.9 or "19.9": compare and answer in the canonical "19.90". */
+function money(value: unknown): string {
+  const cents = typeof value === "string" || typeof value === "number" ? parseCents(value) : undefined;
+  return typeof cents === "bigint" ? formatCents(cents) : String(value);
+}

@@ -1,0 +1,97 @@
+// The write path as tests and benchmarks use it: the consumer and the producer as real processes
+// against a test's NATS and database, and a client that speaks to the producer like any other.
+import { type RunningService, type Runtime, startService } from "./service.ts";
+
+export interface WritePath extends AsyncDisposable {
+  producer: RunningService;
+  consumer: RunningService;
+  /** Starts the consumer again after stop() or kill(), with the same settings. */
+  restartConsumer(): Promise<void>;
+}
+
+export async function startWritePath(opts: {
+  natsUrl: string;
+  /** The database as jpw_writer. */
+  databaseUrl: string;
+  runtime?: Runtime;
+  consumerEnv?: Record<string, string>;
+  producerEnv?: Record<string, string>;
+}): Promise<WritePath> {
+  const consumerSpec = {
+    entry: "services/consumer/main.ts",
+    name: "consumer",
+    runtime: opts.runtime ?? "node",
+    env: { NATS_URL: opts.natsUrl, DATABASE_URL: opts.databaseUrl, ...opts.consumerEnv },
+  };
+  let consumer = await startService(consumerSpec);
+  const producer = await startService({
+    entry: "services/producer/main.ts",
+    name: "producer",
+    runtime: opts.runtime ?? "node",
+    env: { NATS_URL: opts.natsUrl, ...opts.producerEnv },
+  });
+  // Ready means attached to both consumers: writes sent now are answered, not 202'd by a cold start.
+  await until(async () => (await fetch(`${consumer.url}/readyz`)).ok, 20_000, "the consumer to be ready");
+  await until(async () => (await fetch(`${producer.url}/readyz`)).ok, 20_000, "the producer to be ready");
+  return {
+    producer,
+    get consumer() {
+      return consumer;
+    },
+    async restartConsumer() {
+      consumer = await startService(consumerSpec);
+      await until(async () => (await fetch(`${consumer.url}/readyz`)).ok, 20_000, "the consumer to be ready");
+    },
+    async [Symbol.asyncDispose]() {
+      await producer.stop();
+      await consumer.stop();
+    },
+  };
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+export async function postJson(
+  baseUrl: string,
+  path: string,
+  body: unknown,
+  key?: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  const res = await fetch(`${baseUrl}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(key ? { "idempotency-key": key } : {}), ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
+}
+
+/** Polls until `check` holds: for outcomes that are eventual by design (a 202 that lands later). */
+export async function until(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 30_000,
+  what = "the condition",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${(last as Error).message})` : ""}`,
+  );
+}
