@@ -33,7 +33,7 @@ export const isUuid = (s: string) =>
 
 export async function getOperation(kv: KV, operationId: string): Promise<OperationRecord | undefined> {
   const entry = await kv.get(operationId);
-  if (!entry || entry.operation !== "PUT" || entry.length === 0) return undefined;
+  if (entry?.operation !== "PUT" || entry.length === 0) return undefined;
   const parsed = OperationRecord(entry.json());
   // A record that does not parse was not written by us (someone used `nats kv put`): treat as unknown.
   return parsed instanceof type.errors ? undefined : parsed;

@@ -13,6 +13,8 @@ export interface DebeziumServer extends AsyncDisposable {
   runDir: string;
   pid: number | undefined;
   running: boolean;
+  /** Quarkus liveness (/q/health) of the current run. */
+  healthUrl: string;
   /** Milliseconds the last start took until streaming (slot active and a heartbeat in CDC). */
   lastStartMs: number;
   /** SIGTERM: Debezium flushes its offsets and closes the slot. */
@@ -44,6 +46,7 @@ export async function startDebezium(o: StartDebeziumOptions): Promise<DebeziumSe
   const nc = await connect({ servers: o.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   let proc: ServerProcess | undefined;
   let lastStartMs = 0;
+  let healthUrl = "";
 
   const boot = async () => {
     const run = prepareDebeziumRun({
@@ -55,6 +58,7 @@ export async function startDebezium(o: StartDebeziumOptions): Promise<DebeziumSe
       pollMs: o.pollMs ?? 10,
       heartbeatMs: o.heartbeatMs ?? 500,
     });
+    healthUrl = run.healthUrl;
     const started = Date.now();
     const since = new Date(started);
     const p = new ServerProcess({
@@ -111,6 +115,9 @@ export async function startDebezium(o: StartDebeziumOptions): Promise<DebeziumSe
     },
     get lastStartMs() {
       return lastStartMs;
+    },
+    get healthUrl() {
+      return healthUrl;
     },
     stop,
     start: boot,
