@@ -57,6 +57,6 @@ check:
 fmt:
     node_modules/.bin/biome check --write .
 
-# Run a benchmark: `just bench write`, `just bench read`, `just bench cdc`
-bench which:
-    {{tsx}} ops/bench/{{which}}.ts
+# Run a benchmark against its baseline: `just bench write|read|cdc [--duration 10 ...]`
+bench which *args:
+    {{tsx}} ops/bench/{{which}}.ts {{args}}

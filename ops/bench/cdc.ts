@@ -4,7 +4,7 @@
 // applied the invalidation), read from the reader's /api/events stream. One change at a time, so
 // this is the latency of a change, not of a queue.
 //
-//   tsx ops/bench/cdc.ts [changes=1000]        (JPW_BENCH_CDC_POLL_MS to try other poll intervals)
+//   tsx ops/bench/cdc.ts [--changes 1000]        (JPW_BENCH_CDC_POLL_MS to try other poll intervals)
 import postgres from "postgres";
 import { startDebezium } from "../../services/testing/debezium.ts";
 import { startNats } from "../../services/testing/nats.ts";
@@ -12,9 +12,10 @@ import { startPostgres } from "../../services/testing/postgres.ts";
 import { startRedis } from "../../services/testing/redis.ts";
 import { startService } from "../../services/testing/service.ts";
 import { applyStreams } from "../../services/testing/streams.ts";
+import { flags } from "./lib.ts";
 import { readEvents, say, summarize, writeArtifact } from "./read-lib.ts";
 
-const changes = Number(process.argv[2] ?? 1000);
+const changes = Number(flags(process.argv.slice(2)).changes ?? 1000);
 const warmup = 100;
 const pollMs = Number(process.env.JPW_BENCH_CDC_POLL_MS ?? 10);
 const started = Date.now();

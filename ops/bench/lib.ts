@@ -51,7 +51,8 @@ export async function runWrk(opts: {
   return { ...r, rps: r.requests / (r.durationUs / 1e6) };
 }
 
-function capture(cmd: string, args: string[]): Promise<string> {
+/** Runs a command to its end and returns its output (stdout and stderr); rejects on a non-zero exit. */
+export function capture(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";

@@ -1,16 +1,9 @@
-// Helpers of the read-path benchmarks (cdc.ts, read.ts): percentiles, wrk runs, SSE reading and
-// the JSON artifact. Kept apart from the write benchmark's lib.ts until the lead merges them.
-import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { artifactsDir } from "../lib/paths.ts";
+// What only the read-path benchmarks (cdc.ts, read.ts) need: GET scripts for wrk, a latency
+// summary and a Server-Sent Events reader. The rest is in lib.ts.
 import { tools } from "../lib/tools.ts";
+import { capture, percentile } from "./lib.ts";
 
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
-}
+export { percentile, writeArtifact } from "./lib.ts";
 
 export function summarize(values: number[]) {
   const s = [...values].sort((a, b) => a - b);
@@ -24,15 +17,6 @@ export function summarize(values: number[]) {
     max: round(s[s.length - 1] ?? Number.NaN),
     mean: round(s.reduce((a, b) => a + b, 0) / (s.length || 1)),
   };
-}
-
-/** Writes artifacts/bench/<name>.json and returns its path. */
-export function writeArtifact(name: string, data: unknown): string {
-  const dir = join(artifactsDir, "bench");
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${name}.json`);
-  writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
-  return file;
 }
 
 export const say = (line: string) => console.log(`[bench] ${line}`);
@@ -58,26 +42,19 @@ export function runWrk(o: {
   threads: number;
   seconds: number;
 }): Promise<WrkResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      tools.wrk(),
-      [`-t${o.threads}`, `-c${o.connections}`, `-d${o.seconds}s`, "--latency", "-s", o.script, o.url],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      out += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const line = out.split("\n").find((l) => l.startsWith("JSON "));
-      if (code !== 0 || !line) return reject(new Error(`wrk failed (exit ${code}):\n${out}`));
-      const r = JSON.parse(line.slice(5)) as Omit<WrkResult, "rps">;
-      resolve({ ...r, rps: r.requests / r.seconds });
-    });
+  return capture(tools.wrk(), [
+    `-t${o.threads}`,
+    `-c${o.connections}`,
+    `-d${o.seconds}s`,
+    "--latency",
+    "-s",
+    o.script,
+    o.url,
+  ]).then((out) => {
+    const line = out.split("\n").find((l) => l.startsWith("JSON "));
+    if (!line) throw new Error(`wrk printed no result:\n${out}`);
+    const r = JSON.parse(line.slice(5)) as Omit<WrkResult, "rps">;
+    return { ...r, rps: r.requests / r.seconds };
   });
 }
 

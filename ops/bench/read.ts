@@ -3,7 +3,7 @@
 // Rounds alternate reader and baseline so drift on a shared machine hits both alike; the ratio
 // is the median of the per-round ratios.
 //
-//   tsx ops/bench/read.ts [seconds-per-run=8] [rounds=3]
+//   tsx ops/bench/read.ts [--duration 8] [--rounds 3]
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -13,10 +13,12 @@ import { makeTempDir } from "../../services/testing/process.ts";
 import { startRedis } from "../../services/testing/redis.ts";
 import { startService } from "../../services/testing/service.ts";
 import { applyStreams } from "../../services/testing/streams.ts";
+import { flags } from "./lib.ts";
 import { percentile, runWrk, say, type WrkResult, writeArtifact, wrkScript } from "./read-lib.ts";
 
-const seconds = Number(process.argv[2] ?? 8);
-const rounds = Number(process.argv[3] ?? 3);
+const opts = flags(process.argv.slice(2));
+const seconds = Number(opts.duration ?? 8);
+const rounds = Number(opts.rounds ?? 3);
 const users = 1000;
 const connections = Number(process.env.JPW_BENCH_CONNECTIONS ?? 32);
 

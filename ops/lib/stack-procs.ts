@@ -128,9 +128,8 @@ export async function stackProcs(): Promise<StackProc[]> {
 
   procs.push(debeziumProc(ports.debezium));
 
-  const service = (name: string, port: number, env: Record<string, string>): StackProc | undefined => {
+  const service = (name: string, port: number, env: Record<string, string>): StackProc => {
     const entry = join(root, "services", name, "main.ts");
-    if (!existsSync(entry)) return undefined;
     return {
       group: "app",
       name,
@@ -144,7 +143,7 @@ export async function stackProcs(): Promise<StackProc[]> {
       readyTimeoutMs: 30_000,
     };
   };
-  for (const p of [
+  procs.push(
     service("consumer", ports.consumer, { DATABASE_URL: urls.writerDatabaseUrl }),
     service("producer", ports.producer, {}),
     service("reader", ports.reader, {
@@ -154,9 +153,7 @@ export async function stackProcs(): Promise<StackProc[]> {
       CONSUMER_URL: `http://127.0.0.1:${ports.consumer}`,
       DEBEZIUM_HEALTH_URL: `http://127.0.0.1:${ports.debezium}/q/health`,
     }),
-  ]) {
-    if (p) procs.push(p);
-  }
+  );
 
   procs.push({
     group: "edge",

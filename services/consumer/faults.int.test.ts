@@ -1,6 +1,7 @@
 // The write path under faults: the consumer stopped or killed, Postgres stopped mid-burst, the
 // nats-server restarted, the stream full or missing. What must hold every time: no success is
 // claimed for a write that is not committed, and every write that was accepted lands exactly once.
+
 import { jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { nanos } from "@nats-io/nats-core";
@@ -9,6 +10,7 @@ import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { getOperation } from "../shared/operations.ts";
+import { isoTimestampFormat } from "../shared/timestamps.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { applyStreams } from "../testing/streams.ts";
@@ -59,10 +61,10 @@ function burst(count: number, concurrency = 16): { done: Promise<Sent[]> } {
 
 const rowsOf = async (keys: string[]) =>
   new Map(
-    (await sql`select id, created_at from users where id = any(${keys}::uuid[])`).map((r) => [
-      r.id as string,
-      (r.created_at as Date).toISOString(),
-    ]),
+    (
+      await sql`select id, to_char(created_at at time zone 'UTC', ${isoTimestampFormat}) as created_at
+        from users where id = any(${keys}::uuid[])`
+    ).map((r) => [r.id as string, r.created_at as string]),
   );
 
 /**

@@ -8,6 +8,7 @@
 //   no such id, no such user     → user missing (orders; the consumer retries briefly, then 422)
 import type { Sql } from "postgres";
 import { formatCents, parseCents } from "../shared/money.ts";
+import { isoTimestampFormat } from "../shared/timestamps.ts";
 import {
   type Command,
   canonical,
@@ -31,7 +32,8 @@ interface UserRow {
   id: string;
   name: string;
   email: string;
-  created_at: Date;
+  /** UTC text with microseconds (see shared/timestamps.ts), as the reader returns it. */
+  created_at: string;
 }
 
 interface OrderRow {
@@ -39,7 +41,7 @@ interface OrderRow {
   user_id: string;
   items: { productId: unknown; quantity: unknown; price: unknown }[];
   total: string;
-  created_at: Date;
+  created_at: string;
 }
 
 export async function applyBatch(sql: Sql, table: Table, commands: Command[]): Promise<Applied[]> {
@@ -57,11 +59,12 @@ async function applyUsers(sql: Sql, commands: Command<"users">[]): Promise<Appli
     from unnest(${ids}::uuid[], ${commands.map((c) => c.data.name)}::text[], ${emails}::text[]) as t(id, name, email)
     where not exists (select 1 from orders o where o.id = t.id)
     on conflict do nothing
-    returning id, name, email, created_at`;
+    returning id, name, email, to_char(created_at at time zone 'UTC', ${isoTimestampFormat}) as created_at`;
   return explain(commands, inserted, userResult, async (pending) => {
     const unresolved = pending as Command<"users">[];
     const rows = await sql<(Partial<UserRow> & { ord: number; in_other: boolean; email_taken: boolean })[]>`
-      select t.ord::int as ord, u.id, u.name, u.email, u.created_at,
+      select t.ord::int as ord, u.id, u.name, u.email,
+        to_char(u.created_at at time zone 'UTC', ${isoTimestampFormat}) as created_at,
         exists (select 1 from orders o where o.id = t.id) as in_other,
         exists (select 1 from users e where lower(e.email) = lower(t.email)) as email_taken
       from unnest(${unresolved.map((c) => c.operationId)}::uuid[], ${unresolved.map((c) => c.data.email)}::text[])
@@ -90,11 +93,12 @@ async function applyOrders(sql: Sql, commands: Command<"orders">[]): Promise<App
     where exists (select 1 from users u where u.id = t.user_id)
       and not exists (select 1 from users x where x.id = t.id)
     on conflict do nothing
-    returning id, user_id, items, total, created_at`;
+    returning id, user_id, items, total, to_char(created_at at time zone 'UTC', ${isoTimestampFormat}) as created_at`;
   return explain(commands, inserted, orderResult, async (pending) => {
     const unresolved = pending as Command<"orders">[];
     const rows = await sql<(Partial<OrderRow> & { ord: number; in_other: boolean; user_exists: boolean })[]>`
-      select t.ord::int as ord, o.id, o.user_id, o.items, o.total, o.created_at,
+      select t.ord::int as ord, o.id, o.user_id, o.items, o.total,
+        to_char(o.created_at at time zone 'UTC', ${isoTimestampFormat}) as created_at,
         exists (select 1 from users x where x.id = t.id) as in_other,
         exists (select 1 from users u where u.id = t.user_id) as user_exists
       from unnest(${unresolved.map((c) => c.operationId)}::uuid[], ${unresolved.map((c) => c.data.userId)}::uuid[])
@@ -167,7 +171,7 @@ function sameData(c: Command, result: UserResult | OrderResult): boolean {
 }
 
 function userResult(row: UserRow): UserResult {
-  return { id: row.id, name: row.name, email: row.email, createdAt: row.created_at.toISOString() };
+  return { id: row.id, name: row.name, email: row.email, createdAt: row.created_at };
 }
 
 function orderResult(row: OrderRow): OrderResult {
@@ -180,7 +184,7 @@ function orderResult(row: OrderRow): OrderResult {
       price: money(i.price),
     })),
     total: money(row.total),
-    createdAt: row.created_at.toISOString(),
+    createdAt: row.created_at,
   };
 }
 

@@ -1,5 +1,6 @@
 // Every outcome of DESIGN.md's write path, end to end over HTTP: producer and consumer run as real
 // processes against a real nats-server (streams.yaml applied) and Postgres.
+
 import { jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { createInbox, headers, type NatsConnection } from "@nats-io/nats-core";
@@ -9,6 +10,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { router } from "../shared/http.ts";
 import { operationRoute } from "../shared/operations.ts";
+import { isoTimestampFormat } from "../shared/timestamps.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { applyStreams } from "../testing/streams.ts";
@@ -66,9 +68,11 @@ users(
     const user = r.body.user as Record<string, unknown>;
     assert.is(r.body.operationId, key);
     assert.equal({ id: user.id, name: user.name, email: user.email }, { id: key, ...body });
-    const [row] = await sql`select name, email, created_at from users where id = ${key}`;
+    const [row] =
+      await sql`select name, email, to_char(created_at at time zone 'UTC', ${isoTimestampFormat}) as created_at
+      from users where id = ${key}`;
     assert.is(row?.email, body.email);
-    assert.is(user.createdAt, (row?.created_at as Date | undefined)?.toISOString());
+    assert.is(user.createdAt, row?.created_at, "the row as the reader will return it, to the microsecond");
     const op = await operation(key);
     assert.is(op.status, "committed");
     assert.is(op.httpStatus, 201);

@@ -2,10 +2,11 @@
 // numeric columns go out as exact decimal strings (`total::text`), order items keep their exact
 // stored numbers, and a cached body is stored and served without a parse/stringify round.
 import type { Sql } from "postgres";
+import { isoTimestampSql } from "../shared/timestamps.ts";
 import { encodeCursor, type Position } from "./cursor.ts";
 
 // created_at as UTC text with microseconds: the cursor needs Postgres's full precision.
-const ts = (col: string) => `to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const ts = isoTimestampSql;
 
 const userJson = `json_build_object('id', u.id, 'name', u.name, 'email', u.email, 'createdAt', ${ts("u.created_at")})::text`;
 const orderJson = `json_build_object('id', o.id, 'userId', o.user_id, 'items', o.items, 'total', o.total::text, 'createdAt', ${ts("o.created_at")})::text`;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { httpOk } from "../../ops/lib/probe.ts";
 import { caddyfile } from "../../ops/lib/stack-procs.ts";
 import { tools } from "../../ops/lib/tools.ts";
-import { addressInUse, freePort } from "./ports.ts";
+import { onFreePort } from "./ports.ts";
 import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.ts";
 
 export interface Edge extends AsyncDisposable {
@@ -21,8 +21,7 @@ export async function startEdge(o: {
   webRoot: string;
 }): Promise<Edge> {
   const dir = makeTempDir("edge");
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+  const start = async (port: number): Promise<Edge> => {
     const conf = join(dir, "Caddyfile");
     writeFileSync(
       conf,
@@ -39,17 +38,17 @@ export async function startEdge(o: {
       args: ["run", "--adapter", "caddyfile", "--config", conf],
       env: { ...process.env, XDG_DATA_HOME: join(dir, "data"), XDG_CONFIG_HOME: join(dir, "config") },
     });
-    try {
-      await waitReady(proc, "caddy", () => httpOk(`http://127.0.0.1:${port}/healthz`));
-    } catch (err) {
-      if (attempt < 3 && addressInUse(proc.tail())) continue;
-      removeTempDir(dir);
-      throw err;
-    }
+    await waitReady(proc, "caddy", () => httpOk(`http://127.0.0.1:${port}/healthz`));
     const stop = async () => {
       await proc.stop();
       removeTempDir(dir);
     };
     return { url: `http://127.0.0.1:${port}`, stop, [Symbol.asyncDispose]: stop };
+  };
+  try {
+    return await onFreePort(start);
+  } catch (err) {
+    removeTempDir(dir);
+    throw err;
   }
 }

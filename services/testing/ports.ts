@@ -18,3 +18,19 @@ export function freePort(): Promise<number> {
 
 export const addressInUse = (log: string) =>
   /address already in use|could not bind|Address in use/i.test(log);
+
+/**
+ * Starts a server on a free port; when another process took the port between our probe and the
+ * server's bind (the error then says "address in use"), tries again with another.
+ */
+export async function onFreePort<T>(start: (port: number) => Promise<T>, tries = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await start(port);
+    } catch (err) {
+      if (attempt < tries && addressInUse((err as Error).message)) continue;
+      throw err;
+    }
+  }
+}

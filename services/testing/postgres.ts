@@ -6,7 +6,7 @@ import { run } from "../../ops/lib/proc.ts";
 import { initdbArgs, postgresArgs } from "../../ops/lib/server-config.ts";
 import { tools } from "../../ops/lib/tools.ts";
 import { migrate } from "../../ops/migrate.ts";
-import { addressInUse, freePort } from "./ports.ts";
+import { onFreePort } from "./ports.ts";
 import { makeTempDir, postgresOwner, removeTempDir, ServerProcess, waitReady } from "./process.ts";
 
 export interface TestDatabase extends AsyncDisposable {
@@ -58,26 +58,18 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
 
   let port = 0;
   let proc: ServerProcess | undefined;
-  const boot = async (samePort: boolean) => {
-    for (let attempt = 0; ; attempt++) {
-      if (!samePort) port = await freePort();
-      const p = new ServerProcess({
-        name: "postgres",
-        cmd: tools.postgres(),
-        args: postgresArgs({ dataDir, port, socketDir: dir, ephemeral: !opts.durable }),
-        owner,
-      });
-      proc = p;
-      try {
-        await waitReady(p, "postgres", () => canConnect(adminUrl(port)));
-        return;
-      } catch (err) {
-        if (!samePort && attempt < 3 && addressInUse(p.tail())) continue;
-        throw err;
-      }
-    }
+  // A restart keeps its port: clients reconnect to the same URL.
+  const boot = async (on: number) => {
+    port = on;
+    proc = new ServerProcess({
+      name: "postgres",
+      cmd: tools.postgres(),
+      args: postgresArgs({ dataDir, port, socketDir: dir, ephemeral: !opts.durable }),
+      owner,
+    });
+    await waitReady(proc, "postgres", () => canConnect(adminUrl(on)));
   };
-  await boot(false);
+  await onFreePort(boot);
   await createTemplate(adminUrl(port));
 
   return {
@@ -94,7 +86,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     reused: false,
     createDatabase: (prefix, o) =>
       createDatabase(adminUrl(port), prefix, o?.migrated === false ? "template0" : template),
-    start: () => boot(true),
+    start: () => boot(port),
     // SIGINT is Postgres's "fast" shutdown: abort transactions, close connections, checkpoint.
     stop: async () => {
       proc?.signal("SIGINT");

@@ -2,7 +2,7 @@
 import { redisPing } from "../../ops/lib/probe.ts";
 import { redisArgs } from "../../ops/lib/server-config.ts";
 import { tools } from "../../ops/lib/tools.ts";
-import { addressInUse, freePort } from "./ports.ts";
+import { onFreePort } from "./ports.ts";
 import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.ts";
 
 export interface RedisServer extends AsyncDisposable {
@@ -27,25 +27,17 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   const dir = makeTempDir("redis");
   let port = 0;
   let proc: ServerProcess | undefined;
-  const boot = async (samePort: boolean) => {
-    for (let attempt = 0; ; attempt++) {
-      if (!samePort) port = await freePort();
-      const p = new ServerProcess({
-        name: "redis",
-        cmd: tools.redisServer(),
-        args: redisArgs({ port, dir, persist: false }),
-      });
-      proc = p;
-      try {
-        await waitReady(p, "redis-server", () => redisPing(port));
-        return;
-      } catch (err) {
-        if (!samePort && attempt < 3 && addressInUse(p.tail())) continue;
-        throw err;
-      }
-    }
+  // A restart keeps its port: clients reconnect to the same URL.
+  const boot = async (on: number) => {
+    port = on;
+    proc = new ServerProcess({
+      name: "redis",
+      cmd: tools.redisServer(),
+      args: redisArgs({ port, dir, persist: false }),
+    });
+    await waitReady(proc, "redis-server", () => redisPing(on));
   };
-  await boot(false);
+  await onFreePort(boot);
   return {
     get url() {
       return `redis://127.0.0.1:${port}`;
@@ -57,7 +49,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
       return proc?.pid;
     },
     reused: false,
-    start: () => boot(true),
+    start: () => boot(port),
     stop: async () => {
       await proc?.stop();
     },
