@@ -29,6 +29,8 @@ export interface DebeziumRunOptions {
   slot: string;
   /** Quarkus HTTP port (/q/health). 0 is not allowed by Quarkus here: pick a free one. */
   httpPort: number;
+  /** Where /q/health listens: loopback, unless other hosts (containers) must reach it. */
+  httpHost?: string;
   /** Latency knob: how long an idle reader loop and the batch queue wait (ms). */
   pollMs?: number;
   heartbeatMs?: number;
@@ -62,20 +64,12 @@ export function fillTemplate(template: string, values: Record<string, string | n
   });
 }
 
-/**
- * Writes `<runDir>/config/application.properties` for this run and returns how to start it: java
- * directly (run.sh would need the dist as its working directory), the runner jar first on the class path.
- */
-export function prepareDebeziumRun(o: DebeziumRunOptions): DebeziumRun {
-  const home = o.home ?? debeziumHome();
-  tools.debezium();
-  const runner = readdirSync(home).find((f) => /^debezium-server-.*-runner\.jar$/.test(f));
-  if (!runner) throw new Error(`no debezium-server-*-runner.jar in ${home}: run just setup`);
+/** The filled configuration of one Debezium Server run (the local stack, tests, docker compose). */
+export function debeziumConfig(
+  o: Omit<DebeziumRunOptions, "runDir" | "home" | "javaHome" | "jvmOptions"> & { offsetsFile: string },
+): string {
   const db = new URL(o.databaseUrl);
-  const configDir = join(o.runDir, "config");
-  mkdirSync(configDir, { recursive: true });
-  const offsetsFile = join(o.runDir, "offsets.dat");
-  const config = fillTemplate(readFileSync(debeziumTemplate, "utf8"), {
+  return fillTemplate(readFileSync(debeziumTemplate, "utf8"), {
     natsUrl: o.natsUrl,
     pgHost: db.hostname,
     pgPort: db.port || "5432",
@@ -85,10 +79,26 @@ export function prepareDebeziumRun(o: DebeziumRunOptions): DebeziumRun {
     slot: o.slot,
     heartbeatMs: o.heartbeatMs ?? 1000,
     pollMs: o.pollMs ?? 10,
-    offsetsFile,
+    offsetsFile: o.offsetsFile,
     httpPort: o.httpPort,
+    httpHost: o.httpHost ?? "127.0.0.1",
     logLevel: o.logLevel ?? "INFO",
   });
+}
+
+/**
+ * Writes `<runDir>/config/application.properties` for this run and returns how to start it: java
+ * directly (run.sh would need the dist as its working directory), the runner jar first on the class path.
+ */
+export function prepareDebeziumRun(o: DebeziumRunOptions): DebeziumRun {
+  const home = o.home ?? debeziumHome();
+  tools.debezium();
+  const runner = readdirSync(home).find((f) => /^debezium-server-.*-runner\.jar$/.test(f));
+  if (!runner) throw new Error(`no debezium-server-*-runner.jar in ${home}: run just setup`);
+  const configDir = join(o.runDir, "config");
+  mkdirSync(configDir, { recursive: true });
+  const offsetsFile = join(o.runDir, "offsets.dat");
+  const config = debeziumConfig({ ...o, offsetsFile });
   const configFile = join(configDir, "application.properties");
   writeFileSync(configFile, config);
   const javaHome = o.javaHome ?? tools.javaHome();
