@@ -45,6 +45,10 @@ migrate *url:
 streams *args:
     {{tsx}} ops/reconcile/cli.ts {{args}}
 
+# Dead letters of the write path: `just dlq list`, `just dlq replay <seq>|--all` (once the cause is fixed)
+dlq *args:
+    {{tsx}} ops/dlq.ts {{args}}
+
 # Run the whole test suite: format, lint, typecheck and every test (words filter test files)
 test *args:
     {{tsx}} ops/test.ts {{args}}
