@@ -9,6 +9,7 @@ import { type PostgresServer, startPostgres, type TestDatabase } from "./postgre
 import { type RedisServer, startRedis } from "./redis.ts";
 import { type RunningService, type Runtime, startService } from "./service.ts";
 import { applyStreams } from "./streams.ts";
+import { startWritePath } from "./write-path.ts";
 
 export interface System extends AsyncDisposable {
   nats: NatsServer;
@@ -61,20 +62,16 @@ export async function startSystem(o: StartSystemOptions = {}): Promise<System> {
     const runtime = o.runtime ?? "node";
     // info: startService waits for the "listening" line.
     const common = { NATS_URL: nats.url, LOG_LEVEL: "info" };
-    const [consumer, producer] = await Promise.all([
-      startService({
-        entry: "services/consumer/main.ts",
-        name: "consumer",
+    const writePath = track(
+      await startWritePath({
+        natsUrl: nats.url,
+        databaseUrl: db.urlAs("jpw_writer"),
         runtime,
-        env: { ...common, DATABASE_URL: db.urlAs("jpw_writer"), ...o.env?.consumer },
-      }).then(track),
-      startService({
-        entry: "services/producer/main.ts",
-        name: "producer",
-        runtime,
-        env: { ...common, ...o.env?.producer },
-      }).then(track),
-    ]);
+        consumerEnv: { ...common, ...o.env?.consumer },
+        producerEnv: { ...common, ...o.env?.producer },
+      }),
+    );
+    const { consumer, producer } = writePath;
     const reader = track(
       await startService({
         entry: "services/reader/main.ts",
