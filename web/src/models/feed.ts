@@ -1,19 +1,10 @@
 // The live feed of cache invalidations the reader applied from CDC events (Server-Sent Events on
 // /api/events), each with its commit → invalidation latency.
 import { signal } from "@preact/signals";
+import type { InvalidationEvent } from "../../../services/reader/feed.ts";
 
 /** One applied invalidation, as the reader's /api/events sends it (event name `invalidation`). */
-export interface Invalidation {
-  table: "users" | "orders";
-  /** Debezium's op: c create, u update, d delete, t truncate; `malformed` for an unreadable event. */
-  op: string;
-  ids: string[];
-  scopes: string[];
-  keys: string[];
-  commitTs?: string;
-  invalidatedAt: string;
-  latencyMs?: number;
-}
+export type Invalidation = InvalidationEvent;
 
 export const feed = signal<(Invalidation & { seq: number })[]>([]);
 export const feedState = signal<"connecting" | "live" | "retrying">("connecting");
