@@ -135,6 +135,36 @@ pg("stop and start keep the port and the data", async () => {
   await sql.end();
 });
 
+pg(
+  "DATABASE_URL makes it reuse a running server: fresh migrated databases on it, nothing left behind",
+  async () => {
+    await using real = await startPostgres({ own: true });
+    process.env.DATABASE_URL = real.url;
+    try {
+      const reused = await startPostgres();
+      assert.ok(reused.reused);
+      const db = await reused.createDatabase();
+      const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+      const [row] = await sql`select count(*)::int as n from schema_migrations`;
+      assert.ok(row!.n >= 1, "the database is migrated");
+      await sql.end();
+      await db.drop();
+      await reused[Symbol.asyncDispose]();
+      const admin = postgres(real.url, { max: 1, onnotice: () => {} });
+      const left =
+        await admin`select datname from pg_database where datname like 'jpw_template_%' or datname = ${db.name}`;
+      await admin.end();
+      assert.equal(
+        left.map((r) => r.datname),
+        [],
+        "its template and test database are gone",
+      );
+    } finally {
+      delete process.env.DATABASE_URL;
+    }
+  },
+);
+
 pg.run();
 
 const redis = suite("startRedis");
@@ -153,6 +183,19 @@ redis("stop closes the port; start brings it back on the same one", async () => 
   assert.not.ok(await ping(server.port));
   await server.start();
   assert.ok(await ping(server.port));
+});
+
+redis("REDIS_URL makes it reuse a running server, on a database index of its own", async () => {
+  await using real = await startRedis({ own: true });
+  process.env.REDIS_URL = real.url;
+  try {
+    await using reused = await startRedis();
+    assert.ok(reused.reused);
+    assert.is(reused.port, real.port);
+    assert.match(reused.url, /^redis:\/\/127\.0\.0\.1:\d+\/([1-9]|1[0-5])$/);
+  } finally {
+    delete process.env.REDIS_URL;
+  }
 });
 
 redis.run();
@@ -178,12 +221,13 @@ lifecycle("a test process that exits without cleaning up leaves no processes or 
     import { startNats } from "./services/testing/nats.ts";
     import { startPostgres } from "./services/testing/postgres.ts";
     import { startRedis } from "./services/testing/redis.ts";
+    const { readdirSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const before = new Set(readdirSync(tmpdir()));
     const n = await startNats({ own: true });
     const p = await startPostgres({ own: true });
     const r = await startRedis({ own: true });
-    const { readdirSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
-    const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith("jpw-")).map((d) => tmpdir() + "/" + d);
+    const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith("jpw-") && !before.has(d)).map((d) => tmpdir() + "/" + d);
     console.log(JSON.stringify({ pids: [n.pid, p.pid, r.pid], dirs }));
     process.exit(3);
   `;
