@@ -1,13 +1,15 @@
 import type { WriteResult } from "../api.ts";
 
+export interface FormErrors {
+  fields: Record<string, string>;
+  form?: string;
+}
+
 /**
  * Where each problem belongs in a form: field errors of a 400 by their path, and the conflicts
  * that concern one field (a taken email, an unknown user) at that field. The rest is form-level.
  */
-export function fieldErrorsOf(result: WriteResult | undefined): {
-  fields: Record<string, string>;
-  form?: string;
-} {
+export function fieldErrorsOf(result: WriteResult | undefined): FormErrors {
   const p = result?.problem;
   if (!p) return { fields: {} };
   const fields: Record<string, string> = {};

@@ -1,9 +1,8 @@
 import { useSignal } from "@preact/signals";
 import { formatCents, parseCents } from "../../../services/shared/money.ts";
 import { knownUsers, orders, userOrders } from "../models/lists.ts";
-import { send } from "../models/writes.ts";
-import { fieldErrorsOf } from "./errors.ts";
 import { describedBy, Field } from "./field.tsx";
+import { FormFooter, useWriteForm } from "./write-form.tsx";
 
 interface Line {
   productId: string;
@@ -28,17 +27,15 @@ function totalOf(lines: Line[]): string | undefined {
 export function OrderForm() {
   const userId = useSignal("");
   const lines = useSignal<Line[]>([emptyLine()]);
-  const errors = useSignal<{ fields: Record<string, string>; form?: string }>({ fields: {} });
-  const busy = useSignal(false);
+  const { errors, busy, submit: send } = useWriteForm("order", "order");
   const total = totalOf(lines.value);
 
   const setLine = (i: number, patch: Partial<Line>) => {
     lines.value = lines.value.map((l, j) => (j === i ? { ...l, ...patch } : l));
   };
 
-  const submit = async (e: Event) => {
+  const submit = (e: Event) => {
     e.preventDefault();
-    busy.value = true;
     const body = {
       userId: userId.value,
       items: lines.value.map((l) => ({
@@ -48,16 +45,11 @@ export function OrderForm() {
       })),
       total: total ?? "",
     };
-    const result = await send("order", body);
-    busy.value = false;
-    errors.value = fieldErrorsOf(result);
-    if (result && (result.status === 201 || result.status === 200)) {
+    void send(body, () => {
       lines.value = [emptyLine()];
       void orders.reload();
       void userOrders.reload();
-    }
-    const firstInvalid = Object.keys(errors.value.fields)[0];
-    if (firstInvalid) document.getElementById(`order-${firstInvalid.replaceAll(".", "-")}`)?.focus();
+    });
   };
 
   const f = errors.value.fields;
@@ -151,14 +143,7 @@ export function OrderForm() {
           {f.total}
         </p>
       )}
-      {errors.value.form && (
-        <p class="form-error" role="alert">
-          {errors.value.form}
-        </p>
-      )}
-      <button type="submit" disabled={busy.value}>
-        {busy.value ? "Placing…" : "Place order"}
-      </button>
+      <FormFooter errors={errors} busy={busy} label="Place order" busyLabel="Placing…" />
     </form>
   );
 }

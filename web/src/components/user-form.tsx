@@ -1,31 +1,23 @@
 import { useSignal } from "@preact/signals";
 import type { User } from "../api.ts";
 import { rememberUsers, users } from "../models/lists.ts";
-import { send } from "../models/writes.ts";
-import { fieldErrorsOf } from "./errors.ts";
 import { describedBy, Field } from "./field.tsx";
+import { FormFooter, useWriteForm } from "./write-form.tsx";
 
 export function UserForm() {
   const name = useSignal("");
   const email = useSignal("");
-  const errors = useSignal<{ fields: Record<string, string>; form?: string }>({ fields: {} });
-  const busy = useSignal(false);
+  const { errors, busy, submit: send } = useWriteForm("user", "user");
 
-  const submit = async (e: Event) => {
+  const submit = (e: Event) => {
     e.preventDefault();
-    busy.value = true;
-    const result = await send("user", { name: name.value, email: email.value });
-    busy.value = false;
-    errors.value = fieldErrorsOf(result);
-    if (result && (result.status === 201 || result.status === 200)) {
+    void send({ name: name.value, email: email.value }, (result) => {
       const created = (result.body as { user?: User }).user;
       if (created) rememberUsers([created]);
       name.value = "";
       email.value = "";
       void users.reload();
-    }
-    const firstInvalid = Object.keys(errors.value.fields)[0];
-    if (firstInvalid) document.getElementById(`user-${firstInvalid}`)?.focus();
+    });
   };
 
   const f = errors.value.fields;
@@ -57,14 +49,7 @@ export function UserForm() {
           {...describedBy("user-email", f.email)}
         />
       </Field>
-      {errors.value.form && (
-        <p class="form-error" role="alert">
-          {errors.value.form}
-        </p>
-      )}
-      <button type="submit" disabled={busy.value}>
-        {busy.value ? "Creating…" : "Create user"}
-      </button>
+      <FormFooter errors={errors} busy={busy} label="Create user" busyLabel="Creating…" />
     </form>
   );
 }
