@@ -9,11 +9,22 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   exit 1
 fi
 
-# `npm install`, not `npm ci`: the lockfile records only the platform packages this registry served
-# (biome, deno, esbuild ship one per OS), and `npm ci` refuses a lockfile without the others.
+# `npm ci` installs exactly what package-lock.json records and never rewrites it. The lockfile is
+# complete: `just` comes as its Linux x64 binary package (an optional dependency) rather than the
+# rust-just wrapper, whose other platform packages this registry does not serve (an incomplete lock
+# makes `npm ci` refuse, and `npm install` rewrites it on every fresh clone).
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "[setup] installing npm packages"
-  npm install --no-audit --no-fund --loglevel=error
+  echo "[setup] installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# npm links no command for a binary-only package: make `just` reachable for npm scripts and `npx just`.
+just_bin="node_modules/rust-just-linux-x64/bin/just"
+if [ -x "$just_bin" ]; then
+  [ -e node_modules/.bin/just ] || ln -sf ../rust-just-linux-x64/bin/just node_modules/.bin/just
+elif ! command -v just >/dev/null; then
+  echo "[setup] no just binary for $(uname -s) $(uname -m) in the npm registry: install just 1.57 (cargo install just --version 1.57.0) and run again" >&2
+  exit 1
 fi
 
 exec node --import tsx ops/install.ts "$@"

@@ -162,6 +162,15 @@ async function main(): Promise<number> {
       ["format and lint (biome check)", bin("biome"), ["check", "."]],
       ["typecheck services and ops (tsc)", bin("tsc"), ["--noEmit", "-p", "tsconfig.json"]],
     ];
+    // Installing must never rewrite the lockfile (bootstrap uses `npm ci`): a dirty lock after the
+    // first run means some machine would install other packages than this one.
+    if (existsSync(join(root, ".git"))) {
+      checks.push([
+        "lockfile as committed (git diff package-lock.json)",
+        "git",
+        ["diff", "--exit-code", "--stat", "--", "package-lock.json"],
+      ]);
+    }
     if (existsSync(join(root, "web", "tsconfig.json"))) {
       checks.push(["typecheck web (tsc)", bin("tsc"), ["--noEmit", "-p", "web/tsconfig.json"]]);
     }
