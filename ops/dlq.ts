@@ -7,10 +7,10 @@
 //   tsx ops/dlq.ts replay <seq> [<seq> …] | --all [--server nats://…]
 import { type JetStreamManager, jetstream, jetstreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
+import { connectTo } from "../services/infra/reconcile/mod.ts";
+import { color } from "../services/infra/term.ts";
 import { dlqHeaders, replyToHeader } from "../services/shared/writes.ts";
 import { localUrls } from "./lib/stack-config.ts";
-import { color } from "./lib/term.ts";
-import { connectTo } from "./reconcile/mod.ts";
 
 export const dlqStream = "WRITES_DLQ";
 

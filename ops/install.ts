@@ -7,9 +7,9 @@
 import { existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { toolsDir } from "./lib/paths.ts";
-import { probe, run } from "./lib/proc.ts";
-import { color, fail, say, seconds } from "./lib/term.ts";
+import { toolsDir } from "../services/infra/paths.ts";
+import { probe, run } from "../services/infra/proc.ts";
+import { color, fail, say, seconds } from "../services/infra/term.ts";
 import {
   debeziumHome,
   findJavaHome,
@@ -18,8 +18,8 @@ import {
   natsServerPath,
   pgBinDir,
   tools,
-} from "./lib/tools.ts";
-import { versions } from "./lib/versions.ts";
+} from "../services/infra/tools.ts";
+import { versions } from "../services/infra/versions.ts";
 
 const checkOnly = process.argv.includes("--check");
 

@@ -10,8 +10,8 @@ import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { root } from "./lib/paths.ts";
-import { color } from "./lib/term.ts";
+import { root } from "../services/infra/paths.ts";
+import { color } from "../services/infra/term.ts";
 
 interface Outcome {
   name: string;

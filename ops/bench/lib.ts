@@ -5,8 +5,8 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { join } from "node:path";
-import { artifactsDir } from "../lib/paths.ts";
-import { tools } from "../lib/tools.ts";
+import { artifactsDir } from "../../services/infra/paths.ts";
+import { tools } from "../../services/infra/tools.ts";
 
 export interface WrkResult {
   requests: number;

@@ -1,6 +1,6 @@
 // What only the read-path benchmarks (cdc.ts, read.ts) need: GET scripts for wrk, a latency
 // summary and a Server-Sent Events reader. The rest is in lib.ts.
-import { tools } from "../lib/tools.ts";
+import { tools } from "../../services/infra/tools.ts";
 import { capture, percentile } from "./lib.ts";
 
 export { percentile, writeArtifact } from "./lib.ts";

@@ -7,10 +7,10 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { parse } from "yaml";
-import { root } from "../lib/paths.ts";
-import { caddyfile } from "../lib/stack-procs.ts";
-import { tools } from "../lib/tools.ts";
-import { versions } from "../lib/versions.ts";
+import { caddyfile } from "../../services/infra/caddyfile.ts";
+import { root } from "../../services/infra/paths.ts";
+import { tools } from "../../services/infra/tools.ts";
+import { versions } from "../../services/infra/versions.ts";
 
 interface Service {
   image?: string;

@@ -5,10 +5,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { type } from "arktype";
 import postgres from "postgres";
+import { debeziumConfig } from "../../services/infra/debezium.ts";
+import { migrate } from "../../services/infra/migrate.ts";
+import { connectTo, loadSpecFile, reconcile } from "../../services/infra/reconcile/mod.ts";
 import { loadConfig } from "../../services/shared/config.ts";
-import { debeziumConfig } from "../lib/debezium.ts";
-import { migrate } from "../migrate.ts";
-import { connectTo, loadSpecFile, reconcile } from "../reconcile/mod.ts";
 
 const Env = type({
   "+": "delete",

@@ -2,7 +2,7 @@
 // 6379, ...) so the stack runs beside servers a person already has; every value can be overridden
 // with the JPW_* variable of the same name.
 import { join } from "node:path";
-import { dataDir } from "./paths.ts";
+import { dataDir } from "../../services/infra/paths.ts";
 
 const num = (name: string, fallback: number): number => {
   const raw = process.env[name];

@@ -4,10 +4,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { root } from "../../services/infra/paths.ts";
+import { natsCli } from "../../services/infra/reconcile/testing.ts";
 import { startNats } from "../../services/testing/nats.ts";
 import { makeTempDir, removeTempDir } from "../../services/testing/process.ts";
-import { root } from "../lib/paths.ts";
-import { natsCli } from "./testing.ts";
 
 interface Run {
   code: number | null;

@@ -2,13 +2,13 @@
 // plan 0 = in sync, 2 = changes pending, 1 = error; apply 0 = done (or nothing to do), 1 = error
 // or refused.
 import { parseArgs } from "node:util";
+import { apply } from "../../services/infra/reconcile/apply.ts";
+import { hasChanges, plan } from "../../services/infra/reconcile/plan.ts";
+import { planJson, renderPlan } from "../../services/infra/reconcile/render.ts";
+import { connectTo, redact } from "../../services/infra/reconcile/server.ts";
+import { defaultSpecFile, loadSpecFile } from "../../services/infra/reconcile/spec.ts";
+import { color } from "../../services/infra/term.ts";
 import { localUrls } from "../lib/stack-config.ts";
-import { color } from "../lib/term.ts";
-import { apply } from "./apply.ts";
-import { hasChanges, plan } from "./plan.ts";
-import { planJson, renderPlan } from "./render.ts";
-import { connectTo, redact } from "./server.ts";
-import { defaultSpecFile, loadSpecFile } from "./spec.ts";
 
 const usage = `Usage: tsx ops/reconcile/cli.ts plan|apply [options]
 

@@ -5,6 +5,7 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import type { InvalidationEvent } from "../shared/invalidation.ts";
 import { createLogger } from "../shared/log.ts";
 import { serve } from "../shared/runtime.ts";
 import { startDebezium } from "../testing/debezium.ts";
@@ -13,7 +14,6 @@ import { startPostgres } from "../testing/postgres.ts";
 import { startRedis } from "../testing/redis.ts";
 import { applyStreams } from "../testing/streams.ts";
 import { createReader } from "./app.ts";
-import type { InvalidationEvent } from "./feed.ts";
 import { connectRedis } from "./redis.ts";
 import { insertOrder, insertUser, read, waitFor } from "./test-kit.ts";
 

@@ -1,22 +1,7 @@
 // GET /api/events: every applied invalidation pushed to browsers as Server-Sent Events. A plain
 // web ReadableStream, so Node's adapter (chunk by chunk, cancelled on disconnect) and Deno.serve
 // stream it alike. A client that stops reading is dropped rather than buffered without bound.
-import type { Table } from "./keys.ts";
-
-export interface InvalidationEvent {
-  table: Table;
-  op: "c" | "u" | "d" | "r" | "t" | "malformed";
-  ids: string[];
-  /** Scopes whose generation was replaced (`users`, `user:<id>`, `table:orders`, ...). */
-  scopes: string[];
-  /** Redis keys written (the generation keys). */
-  keys: string[];
-  /** Commit time from the event's source (ISO), absent for malformed events. */
-  commitTs?: string;
-  invalidatedAt: string;
-  /** Commit → invalidation applied in Redis, from source.ts_us. */
-  latencyMs?: number;
-}
+import type { InvalidationEvent } from "../shared/invalidation.ts";
 
 const encoder = new TextEncoder();
 /** Chunks a client may have unread before it is dropped. */

@@ -4,11 +4,12 @@
 // A malformed event never stops the loop: it is logged, and when its subject names a table, that
 // whole table is invalidated (the one answer that is always safe).
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { InvalidationEvent } from "../shared/invalidation.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Registry } from "../shared/metrics.ts";
 import type { Cache } from "./cache.ts";
 import { parseChange } from "./cdc-event.ts";
-import type { InvalidationEvent, InvalidationFeed } from "./feed.ts";
+import type { InvalidationFeed } from "./feed.ts";
 import { type Invalidation, planInvalidation } from "./keys.ts";
 
 export interface InvalidatorOptions {

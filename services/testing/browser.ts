@@ -1,7 +1,7 @@
 // Headless Chromium from Debian, driven by playwright-core: never a browser downloaded by a test
 // tool. Every page's console errors and warnings are collected, so a test can insist on none.
 import { type Browser, chromium, type Page } from "playwright-core";
-import { tools } from "../../ops/lib/tools.ts";
+import { tools } from "../infra/tools.ts";
 
 export interface TestBrowser extends AsyncDisposable {
   browser: Browser;

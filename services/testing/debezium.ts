@@ -1,9 +1,9 @@
-// A real Debezium Server per test file, configured exactly like the local stack's (ops/lib/debezium.ts):
+// A real Debezium Server per test file, configured exactly like the local stack's (services/infra/debezium.ts):
 // Postgres → pgoutput → NATS JetStream stream CDC. Each run has its own folder and replication slot;
 // dispose stops it and drops the slot so no WAL stays pinned.
 import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
-import { debeziumReady, prepareDebeziumRun } from "../../ops/lib/debezium.ts";
+import { debeziumReady, prepareDebeziumRun } from "../infra/debezium.ts";
 import { freePort } from "./ports.ts";
 import type { TestDatabase } from "./postgres.ts";
 import { makeTempDir, NotReadyError, removeTempDir, ServerProcess } from "./process.ts";

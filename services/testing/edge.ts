@@ -2,9 +2,9 @@
 // the same Caddyfile as the local stack, on a free port.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { httpOk } from "../../ops/lib/probe.ts";
-import { caddyfile } from "../../ops/lib/stack-procs.ts";
-import { tools } from "../../ops/lib/tools.ts";
+import { caddyfile } from "../infra/caddyfile.ts";
+import { httpOk } from "../infra/probe.ts";
+import { tools } from "../infra/tools.ts";
 import { onFreePort } from "./ports.ts";
 import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.ts";
 

@@ -2,8 +2,8 @@
 // stack, a free port chosen by the server itself (reported through its ports file).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { natsConfig } from "../../ops/lib/server-config.ts";
-import { tools } from "../../ops/lib/tools.ts";
+import { natsConfig } from "../infra/server-config.ts";
+import { tools } from "../infra/tools.ts";
 import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.ts";
 
 export interface NatsServer extends AsyncDisposable {

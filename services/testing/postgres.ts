@@ -2,10 +2,10 @@
 // wal_level=logical (Debezium), a migrated template database, and a fresh copy of it per suite.
 import { join } from "node:path";
 import postgres from "postgres";
-import { run } from "../../ops/lib/proc.ts";
-import { initdbArgs, postgresArgs } from "../../ops/lib/server-config.ts";
-import { tools } from "../../ops/lib/tools.ts";
-import { migrate } from "../../ops/migrate.ts";
+import { migrate } from "../infra/migrate.ts";
+import { run } from "../infra/proc.ts";
+import { initdbArgs, postgresArgs } from "../infra/server-config.ts";
+import { tools } from "../infra/tools.ts";
 import { onFreePort } from "./ports.ts";
 import { makeTempDir, postgresOwner, removeTempDir, ServerProcess, waitReady } from "./process.ts";
 

@@ -1,7 +1,7 @@
 // An ephemeral redis-server per test file: loopback, a free port, nothing persisted.
-import { redisPing } from "../../ops/lib/probe.ts";
-import { redisArgs } from "../../ops/lib/server-config.ts";
-import { tools } from "../../ops/lib/tools.ts";
+import { redisPing } from "../infra/probe.ts";
+import { redisArgs } from "../infra/server-config.ts";
+import { tools } from "../infra/tools.ts";
 import { onFreePort } from "./ports.ts";
 import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.ts";
 
@@ -60,7 +60,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   };
 }
 
-export { redisPing as ping } from "../../ops/lib/probe.ts";
+export { redisPing as ping } from "../infra/probe.ts";
 
 function reusedServer(given: string): RedisServer {
   const refuse = async () => {

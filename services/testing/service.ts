@@ -1,7 +1,7 @@
 // Starts one of our services as a real process, under Node (tsx) or Deno, and waits for its
 // "listening" log line. Tests talk to it over HTTP like any client would.
 import { join } from "node:path";
-import { root } from "../../ops/lib/paths.ts";
+import { root } from "../infra/paths.ts";
 import { ServerProcess, waitReady } from "./process.ts";
 
 export type Runtime = "node" | "deno";

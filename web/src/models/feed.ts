@@ -1,7 +1,7 @@
 // The live feed of cache invalidations the reader applied from CDC events (Server-Sent Events on
 // /api/events), each with its commit → invalidation latency.
 import { signal } from "@preact/signals";
-import type { InvalidationEvent } from "../../../services/reader/feed.ts";
+import type { InvalidationEvent } from "../../../services/shared/invalidation.ts";
 
 /** One applied invalidation, as the reader's /api/events sends it (event name `invalidation`). */
 export type Invalidation = InvalidationEvent;

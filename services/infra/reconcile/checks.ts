@@ -1,8 +1,8 @@
 // Cross-field and cross-object rules, checked before any server is touched. Most are rules the
 // server would enforce one request at a time, halfway through an apply; some it does not enforce
 // at all (a consumer filter outside its stream's subjects is accepted and then never matches).
-import { streamFieldLevel } from "./model.ts";
-import type { StreamSpec } from "./spec.ts";
+import { type StreamSpec, streamFieldLevel } from "./model.ts";
+
 import { subjectIsSubset, subjectProblem, subjectsCollide } from "./subjects.ts";
 import { formatDuration, formatSize } from "./units.ts";
 

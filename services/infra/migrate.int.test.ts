@@ -3,8 +3,8 @@ import { join } from "node:path";
 import postgres, { type Sql } from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { type PostgresServer, startPostgres } from "../services/testing/postgres.ts";
-import { makeTempDir, removeTempDir } from "../services/testing/process.ts";
+import { type PostgresServer, startPostgres } from "../testing/postgres.ts";
+import { makeTempDir, removeTempDir } from "../testing/process.ts";
 import { MigrationError, migrate, migrationsDir } from "./migrate.ts";
 
 // One cluster for the file; the last suite's after hook stops it.

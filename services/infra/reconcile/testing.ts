@@ -6,8 +6,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "../../services/testing/process.ts";
-import { tools } from "../lib/tools.ts";
+import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "../../testing/process.ts";
+import { tools } from "../tools.ts";
 
 /** Runs the nats CLI against `url`; resolves with stdout, rejects with its stderr. */
 export function natsCli(url: string, ...args: string[]): Promise<string> {

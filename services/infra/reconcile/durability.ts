@@ -1,9 +1,9 @@
 // Warnings, never errors: settings under which JetStream may lose acknowledged writes. Local
 // development legitimately runs R1 and sometimes lazy fsync; a plan should still say so
 // (jetstream.md §7: Jepsen "NATS 2.12.1" lost acknowledged writes to the default lazy fsync).
-import { canonicalStream } from "./model.ts";
+import { canonicalStream, type StreamSpec } from "./model.ts";
 import type { ServerFacts } from "./server.ts";
-import type { StreamSpec } from "./spec.ts";
+
 import { formatDuration, formatSize } from "./units.ts";
 
 export function durabilityWarnings(

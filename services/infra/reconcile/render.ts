@@ -1,6 +1,6 @@
 // A plan for people (durations and sizes written as in streams.yaml, coloured on a TTY) and for
 // machines (--json: raw API values, nanoseconds and bytes).
-import { color } from "../lib/term.ts";
+import { color } from "../term.ts";
 import type { FieldChange } from "./diff.ts";
 import { type Change, hasChanges, label, type Plan } from "./plan.ts";
 import { displayName } from "./spec.ts";

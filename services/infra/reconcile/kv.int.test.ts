@@ -2,7 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { startNats } from "../../services/testing/nats.ts";
+import { startNats } from "../../testing/nats.ts";
 import { apply, hasChanges, parseSpec, plan } from "./mod.ts";
 import type { Plan } from "./plan.ts";
 import { renderPlan } from "./render.ts";

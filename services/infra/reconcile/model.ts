@@ -267,3 +267,23 @@ export function consumerRequest(canon: Config, declaredReplicas: number, apiLeve
   if (out.priority_policy === "none") delete out.priority_policy;
   return out;
 }
+
+// What streams.yaml declares, one object at a time (spec.ts reads the file into these).
+export interface ConsumerSpec {
+  stream: string;
+  name: string;
+  /** As the API takes it (ConsumerConfig), defaults not filled in: model.ts does that. */
+  config: Config & { durable_name: string };
+  /** Where it is declared, for messages: ["streams", "WRITES", "consumers", "users-writer"]. */
+  path: string[];
+}
+
+export interface StreamSpec {
+  kind: "stream" | "kv";
+  /** The stream's name: KV_<bucket> for a bucket. */
+  name: string;
+  bucket?: string;
+  config: Config & { name: string; subjects: string[] };
+  consumers: ConsumerSpec[];
+  path: string[];
+}

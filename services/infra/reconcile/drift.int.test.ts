@@ -1,7 +1,7 @@
 // Drift made by hand with the real nats CLI: plan shows exactly what changed, apply repairs it.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { startNats } from "../../services/testing/nats.ts";
+import { startNats } from "../../testing/nats.ts";
 import { apply, hasChanges, loadSpecFile, plan } from "./mod.ts";
 import type { Change, Plan } from "./plan.ts";
 import { renderPlan } from "./render.ts";

@@ -6,12 +6,12 @@ import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { type } from "arktype";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
-import { root } from "../lib/paths.ts";
-import { versions } from "../lib/versions.ts";
+import { root } from "../paths.ts";
+import { versions } from "../versions.ts";
 import { checkSpec } from "./checks.ts";
 import { substituteEnv } from "./env.ts";
 import { kvStreamConfig } from "./kv.ts";
-import { apiLevelOf, type Config } from "./model.ts";
+import { apiLevelOf, type ConsumerSpec, type StreamSpec } from "./model.ts";
 import { type ConsumerDef, knownKeys, SpecFileDef, type StreamDef } from "./schema.ts";
 
 export const defaultSpecFile = join(root, "streams.yaml");
@@ -30,25 +30,6 @@ export class SpecError extends Error {
     super(sorted.join("\n"), options);
     this.problems = sorted;
   }
-}
-
-export interface ConsumerSpec {
-  stream: string;
-  name: string;
-  /** As the API takes it (ConsumerConfig), defaults not filled in: model.ts does that. */
-  config: Config & { durable_name: string };
-  /** Where it is declared, for messages: ["streams", "WRITES", "consumers", "users-writer"]. */
-  path: string[];
-}
-
-export interface StreamSpec {
-  kind: "stream" | "kv";
-  /** The stream's name: KV_<bucket> for a bucket. */
-  name: string;
-  bucket?: string;
-  config: Config & { name: string; subjects: string[] };
-  consumers: ConsumerSpec[];
-  path: string[];
 }
 
 export interface DesiredState {

@@ -2,8 +2,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { startNats } from "../../services/testing/nats.ts";
-import { applyStreams } from "../../services/testing/streams.ts";
+import { startNats } from "../../testing/nats.ts";
+import { applyStreams } from "../../testing/streams.ts";
 import {
   apply,
   DestructiveChangeError,

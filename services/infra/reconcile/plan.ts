@@ -13,13 +13,14 @@ import {
   consumerRequest,
   consumerRules,
   releaseOfLevel,
+  type StreamSpec,
   streamFieldLevel,
   streamRequest,
   streamRules,
   userMetadata,
 } from "./model.ts";
 import { type LiveStream, readLive, readServer, type ServerFacts } from "./server.ts";
-import { type DesiredState, managedKey, managedValue, type StreamSpec } from "./spec.ts";
+import { type DesiredState, managedKey, managedValue } from "./spec.ts";
 import { subjectsCollide } from "./subjects.ts";
 
 export type Action = "create" | "update" | "replace" | "delete" | "unchanged" | "orphan";
