@@ -47,19 +47,68 @@ file("describes every stream, consumer and bucket", () => {
   }
 });
 
-file("keeps WRITES refusing rather than dropping, with a dedup window of at least 2m", () => {
+file("keeps WRITES refusing rather than dropping, with no max_age and its history limits as metadata", () => {
   const writes = loadSpecFile(undefined, { env: {} }).streams.find((s) => s.name === "WRITES")!;
+  assert.is(writes.config.retention, "limits");
   assert.is(writes.config.discard, "new");
   assert.ok((writes.config.duplicate_window as number) >= 120e9);
-  assert.ok((writes.config.max_age as number) > 0);
-  assert.ok((writes.config.max_bytes as number) > 0);
+  assert.is(writes.config.max_age, undefined, "age never drops an unapplied command");
+  assert.is(writes.config.max_bytes, 8 * 1024 ** 3);
+  const metadata = writes.config.metadata as Record<string, string>;
+  assert.is(metadata["jpw.history.max_age"], "7d");
+  assert.is(metadata["jpw.history.max_bytes"], "1GiB");
+  for (const c of writes.consumers) {
+    assert.is((c.config.metadata as Record<string, string>)["jpw.backlog.max_msgs"], "100000", c.name);
+  }
 });
 
-file("takes replicas from the environment: one locally, three in a cluster", () => {
+file("takes limits from the environment, a number given for metadata included", () => {
+  const env = {
+    JPW_WRITES_MAX_BYTES: "1MiB",
+    JPW_HISTORY_MAX_AGE: "1h",
+    JPW_HISTORY_MAX_BYTES: "64MiB",
+    JPW_BACKLOG_MAX_MSGS: "500",
+  };
+  const writes = loadSpecFile(undefined, { env }).streams.find((s) => s.name === "WRITES")!;
+  assert.is(writes.config.max_bytes, 1024 ** 2);
+  const metadata = writes.config.metadata as Record<string, string>;
+  assert.is(metadata["jpw.history.max_age"], "1h");
+  assert.is(metadata["jpw.history.max_bytes"], "64MiB");
+  assert.is((writes.consumers[0]!.config.metadata as Record<string, string>)["jpw.backlog.max_msgs"], "500");
+});
+
+file("only CDC, declared derived, skips fsync; the operations bucket drops its oldest records", () => {
+  const byName = new Map(loadSpecFile(undefined, { env: {} }).streams.map((s) => [s.name, s]));
+  const cdc = byName.get("CDC")!.config;
+  assert.is(cdc.persist_mode, "async");
+  assert.is((cdc.metadata as Record<string, string>)["jpw.durability"], "derived");
+  for (const name of ["WRITES", "WRITES_DLQ", "KV_operations"]) {
+    assert.is(byName.get(name)!.config.persist_mode, undefined, name);
+  }
+  assert.is(byName.get("KV_operations")!.config.discard, "old");
+  assert.is(byName.get("WRITES_DLQ")!.config.discard, "new");
+});
+
+file("takes replicas from the environment: one locally, three in a cluster with CDC fsync'd", () => {
   const local = loadSpecFile(undefined, { env: {} });
-  const cluster = loadSpecFile(undefined, { env: { JPW_REPLICAS: "3" } });
+  const cluster = loadSpecFile(undefined, { env: { JPW_REPLICAS: "3", JPW_CDC_PERSIST_MODE: "default" } });
   for (const s of local.streams) assert.is(s.config.num_replicas, 1, s.name);
   for (const s of cluster.streams) assert.is(s.config.num_replicas, 3, s.name);
+  assert.is(cluster.streams.find((s) => s.name === "CDC")!.config.persist_mode, "default");
+});
+
+file("three replicas with CDC left async are refused, naming the variable to set", () => {
+  try {
+    loadSpecFile(undefined, { env: { JPW_REPLICAS: "3" } });
+    assert.unreachable("three replicas and async must be refused");
+  } catch (err) {
+    assert.instance(err, SpecError);
+    assert.equal((err as SpecError).problems.length, 1);
+    assert.match(
+      (err as SpecError).problems[0]!,
+      /^streams\.yaml:\d+: stream CDC field persist_mode async is for a single replica only \(nats-server refuses it on a replicated stream, where replication is the durability\); this stream has num_replicas 3: set JPW_CDC_PERSIST_MODE=default$/,
+    );
+  }
 });
 
 file.run();
