@@ -2,6 +2,8 @@
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { root } from "../../services/infra/paths.ts";
@@ -101,6 +103,39 @@ codes("apply refuses a destructive change with exit 1, and makes it with --allow
   assert.is(JSON.parse(await natsCli(server.url, "stream", "info", "S", "--json")).config.storage, "file");
 });
 
+codes("JPW_WRITES_MAX_BYTES=1MiB on a WRITES holding more plans destructive; apply refuses it", async () => {
+  await using server = await startNats({ own: true });
+  const env = { NATS_URL: server.url };
+  assert.is((await cli(["apply"], env)).code, 0);
+  const nc = await connect({ servers: server.url });
+  const js = jetstream(nc);
+  for (let i = 0; i < 300; i++) await js.publish("writes.users", new Uint8Array(4096));
+  await nc.close();
+
+  const small = { ...env, JPW_WRITES_MAX_BYTES: "1MiB" };
+  const plan = await cli(["plan"], small);
+  assert.is(plan.code, 2, plan.stderr);
+  assert.match(
+    plan.stdout,
+    /~ update stream WRITES \(destructive: lowers a limit below what it holds\)\n {6}max_bytes: 8GiB → 1MiB {2}\(holds 1\.2MiB, [\d.]+KiB over: the server keeps it but refuses every new message \(discard: new\) until [\d.]+KiB are gone\)/,
+  );
+  assert.match(plan.stdout, /1 lowered limit destroys data: apply refuses it without --allow-destructive\./);
+  const json = JSON.parse((await cli(["plan", "--json"], small)).stdout);
+  const writes = json.changes.find((c: { name: string }) => c.name === "WRITES");
+  assert.is(writes.destructive, true);
+  assert.is(writes.shrinks[0].effect, "refuses");
+
+  const refused = await cli(["apply"], small);
+  assert.is(refused.code, 1);
+  assert.match(
+    refused.stderr,
+    /refusing to apply: stream WRITES lowers max_bytes from 8GiB to 1MiB \(holds .*\), below what it holds\. Nothing was changed\. Re-run with --allow-destructive/,
+  );
+  const info = JSON.parse(await natsCli(server.url, "stream", "info", "WRITES", "--json"));
+  assert.is(info.config.max_bytes, 8 * 1024 ** 3);
+  assert.is(info.state.messages, 300);
+});
+
 codes("--prune deletes a managed stream the file no longer declares; without it apply keeps it", async () => {
   await using server = await startNats({ own: true });
   const both = write("both.yaml", "streams:\n  A:\n    subjects: [a]\n  B:\n    subjects: [b]\n");
@@ -141,7 +176,8 @@ json("plan --json is one JSON document listing every change with raw API values"
   assert.is(doc.server.api_level, 4);
   const writes = doc.changes.find((c: { name: string }) => c.name === "WRITES");
   assert.is(writes.action, "create");
-  assert.is(writes.request.max_age, 7 * 86_400e9);
+  assert.is(writes.request.max_bytes, 8 * 1024 ** 3);
+  assert.is(writes.request.metadata["jpw.history.max_age"], "7d");
   assert.ok(doc.warnings.some((w: string) => /fsync policy not checked/.test(w)));
 });
 

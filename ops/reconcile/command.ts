@@ -16,7 +16,9 @@ const usage = `Usage: tsx ops/reconcile/cli.ts plan|apply [options]
   apply                 make the server match streams.yaml; exit 0 done, 1 error or refused
 
   --json                print the plan (and apply's result) as JSON
-  --allow-destructive   let apply delete and recreate what cannot change in place (loses data)
+  --allow-destructive   let apply make the changes that lose data: delete and recreate what cannot
+                        change in place, lower a limit below what a stream or bucket holds
+                        (without it apply makes every other change, then refuses those)
   --prune               delete managed objects that streams.yaml no longer declares
   --file <path>         the spec (default: streams.yaml at the repository root)
   --server <url>        NATS URL, may hold user:pass@ or token@ (default: $NATS_URL, else the local stack)
@@ -44,8 +46,11 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   }
   const json = values.json === true;
   const fail = (err: unknown) => {
-    const e = err as Error;
-    if (json) console.log(JSON.stringify({ error: { name: e.name, message: e.message } }, null, 2));
+    const e = err as Error & { applied?: unknown };
+    if (json) {
+      const applied = e.applied ? { applied: e.applied } : {};
+      console.log(JSON.stringify({ error: { name: e.name, message: e.message }, ...applied }, null, 2));
+    }
     console.error(`${color.red("error:")} ${e.message}`);
     return 1;
   };

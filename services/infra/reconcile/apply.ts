@@ -1,14 +1,21 @@
 // Carries out a plan. Unchanged objects get no request at all (nats-server#5526: even a no-op
-// update of a clustered work-queue stream dropped NAK-delayed messages). A plan that destroys data
-// is refused as a whole, before the first request, unless destruction was allowed.
+// update of a clustered work-queue stream dropped NAK-delayed messages). A change that destroys
+// data (a replace, or an update lowering a limit below what the object holds) is made only when
+// destruction was allowed; without it apply makes every other change, then refuses with
+// DestructiveChangeError naming each one left out. So an upgrade that needs one replace still
+// brings everything else up to date, and nothing is ever lost without the flag.
 import type { NatsConnection } from "@nats-io/nats-core";
 import { DestructiveChangeError } from "./errors.ts";
 import { jsApi } from "./js-api.ts";
 import { type Change, label, type Plan, type PlanOptions, plan } from "./plan.ts";
+import { destruction } from "./render.ts";
 import { type DesiredState, loadSpecFile, type SpecOptions } from "./spec.ts";
 
 export interface ApplyOptions {
-  /** Allow replacements (delete and recreate), which lose messages or consumer state. */
+  /**
+   * Allow replacements (delete and recreate) and limits lowered below what an object holds, which
+   * lose messages or consumer state.
+   */
   allowDestructive?: boolean;
   /** One line per step, as it happens. */
   log?: (line: string) => void;
@@ -23,19 +30,18 @@ export interface ApplyResult {
 
 export async function apply(nc: NatsConnection, p: Plan, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const log = opts.log ?? (() => {});
-  const destructive = p.changes.filter((c) => c.action === "replace");
-  if (destructive.length && !opts.allowDestructive) {
-    throw new DestructiveChangeError(
-      `refusing to apply: ${destructive.map((c) => `${label(c)} must be replaced because ${replaceReason(c)}, which destroys ${c.loses ?? "its state"}`).join("; ")}. Nothing was changed. Re-run with --allow-destructive to delete and recreate ${destructive.length === 1 ? "it" : "them"}`,
-    );
-  }
+  // Deletions are never refused here: they happen only with --prune, which asked for them.
+  const refused = opts.allowDestructive
+    ? []
+    : p.changes.filter((c) => c.action === "replace" || c.shrinks?.length);
+  const changes = p.changes.filter((c) => !refused.includes(c));
   const result: ApplyResult = { created: 0, updated: 0, replaced: 0, deleted: 0 };
   const step = async (what: string, fn: () => Promise<unknown>) => {
     await fn();
     log(`${what}: done`);
   };
-  const streams = p.changes.filter((c) => c.kind !== "consumer");
-  const consumers = p.changes.filter((c) => c.kind === "consumer");
+  const streams = changes.filter((c) => c.kind !== "consumer");
+  const consumers = changes.filter((c) => c.kind === "consumer");
   const replacedStreams = new Set(streams.filter((c) => c.action === "replace").map((c) => c.name));
 
   // Deletions first: a pruned stream may hold the subjects a new one is about to take.
@@ -81,11 +87,22 @@ export async function apply(nc: NatsConnection, p: Plan, opts: ApplyOptions = {}
       result.created++;
     }
   }
+  if (refused.length) throw refusal(refused, result);
   return result;
 }
 
-function replaceReason(c: Change): string {
-  return c.fields.find((f) => !f.inPlace)?.reason ?? c.reason ?? "it cannot change in place";
+function refusal(refused: Change[], done: ApplyResult): DestructiveChangeError {
+  const made = done.created + done.updated + done.replaced + done.deleted;
+  const them = refused.length === 1 ? "it" : "them";
+  const how = refused.every((c) => c.action === "replace") ? `delete and recreate ${them}` : `make ${them}`;
+  return new DestructiveChangeError(
+    `refusing to apply: ${refused.map(destruction).join("; ")}. ${
+      made
+        ? `Every other change was made (${done.created} created, ${done.updated} updated, ${done.deleted} deleted).`
+        : "Nothing was changed."
+    } Re-run with --allow-destructive to ${how}`,
+    done,
+  );
 }
 
 const createStream = (nc: NatsConnection, c: Change) =>

@@ -1,6 +1,8 @@
 // Cross-field and cross-object rules, checked before any server is touched. Most are rules the
 // server would enforce one request at a time, halfway through an apply; some it does not enforce
 // at all (a consumer filter outside its stream's subjects is accepted and then never matches).
+import { variableIn } from "./env.ts";
+import { derived, durabilityKey, metadataProblem } from "./metadata.ts";
 import { type StreamSpec, streamFieldLevel } from "./model.ts";
 
 import { subjectIsSubset, subjectProblem, subjectsCollide } from "./subjects.ts";
@@ -16,6 +18,8 @@ export interface CheckOptions {
   /** JetStream API level of the oldest server the file must work with. */
   apiLevel: number;
   version: string;
+  /** The text the file has at a path when it came from the environment ("${JPW_REPLICAS:-1}"). */
+  written?: (path: string[]) => string | undefined;
 }
 
 const invalidName = /[.*>\s/\\]/;
@@ -46,6 +50,7 @@ export function checkSpec(streams: StreamSpec[], opts: CheckOptions): Problem[] 
       }
     }
     checkStreamFields(s, report, opts);
+    checkMetadata(s.path, s.config.metadata, problems);
     checkSubjects(s, report);
     checkConsumers(s, problems);
   }
@@ -59,6 +64,14 @@ function checkName(name: string, report: (m: string) => void): void {
 }
 
 type Report = (field: string | undefined, message: string) => void;
+
+/** Values of the metadata keys this tool and the services read; a key holds dots, so the path is exact. */
+function checkMetadata(path: string[], metadata: unknown, problems: Problem[]): void {
+  for (const [key, value] of Object.entries((metadata ?? {}) as Record<string, string>)) {
+    const message = metadataProblem(key, value);
+    if (message) problems.push({ path: [...path, "metadata", key], message });
+  }
+}
 
 function checkStreamFields(s: StreamSpec, report: Report, opts: CheckOptions): void {
   const c = s.config as Record<string, unknown>;
@@ -98,10 +111,7 @@ function checkStreamFields(s: StreamSpec, report: Report, opts: CheckOptions): v
     if (c.allow_msg_ttl !== true) report("subject_delete_marker_ttl", "needs allow_msg_ttl: true");
     if (markerTtl < 1e9) report("subject_delete_marker_ttl", "must be at least 1s");
   }
-  if (c.persist_mode === "async") {
-    if (c.storage === "memory") report("persist_mode", "async needs file storage");
-    if ((n("num_replicas") ?? 1) > 1) report("persist_mode", "async needs num_replicas: 1");
-  }
+  if (c.persist_mode === "async") checkAsync(s, report, opts);
   for (const [f, level] of Object.entries(streamFieldLevel)) {
     const v = c[f];
     const isDefault = v === undefined || v === false || v === 0 || v === "default";
@@ -111,6 +121,35 @@ function checkStreamFields(s: StreamSpec, report: Report, opts: CheckOptions): v
         `needs JetStream API level ${level} (nats-server ${releaseOf(level)}+), but the configured server version is ${opts.version}`,
       );
     }
+  }
+}
+
+/**
+ * `persist_mode: async` acknowledges before the message is on disk (ADR-56): a policy, declared per
+ * stream, not a tuning knob. nats-server (checkStreamCfg) takes it on single-replica file streams
+ * without atomic batches only, and never changes it in place.
+ */
+function checkAsync(s: StreamSpec, report: Report, opts: CheckOptions): void {
+  const c = s.config as Record<string, unknown>;
+  const metadata = (c.metadata ?? {}) as Record<string, string>;
+  const variable = variableIn(opts.written?.([...s.path, "persist_mode"]));
+  const setDefault = variable ? `set ${variable}=default` : "set persist_mode: default";
+  if (metadata[durabilityKey] !== derived) {
+    report(
+      "persist_mode",
+      `async acknowledges a message before it is on disk, so an OS crash can lose acknowledged messages: only a stream of derived data may use it. Declare metadata ${durabilityKey}: ${derived} on this stream if what it holds is rebuilt or made good from elsewhere after a loss, or ${setDefault}`,
+    );
+  }
+  if (c.storage === "memory") report("persist_mode", "async needs file storage");
+  const replicas = (c.num_replicas as number | undefined) ?? 1;
+  if (replicas > 1) {
+    report(
+      "persist_mode",
+      `async is for a single replica only (nats-server refuses it on a replicated stream, where replication is the durability); this stream has num_replicas ${replicas}: ${setDefault}`,
+    );
+  }
+  if (c.allow_atomic === true) {
+    report("persist_mode", "async cannot be used with allow_atomic (nats-server refuses the pair)");
   }
 }
 
@@ -170,6 +209,7 @@ function checkConsumers(s: StreamSpec, problems: Problem[]): void {
     const report = (f: string | undefined, message: string) =>
       problems.push({ path: f ? [...consumer.path, ...f.split(".")] : consumer.path, message });
     checkName(consumer.name, (m) => report(undefined, m));
+    checkMetadata(consumer.path, c.metadata, problems);
 
     if (c.filter_subject !== undefined && c.filter_subjects !== undefined) {
       report("filter_subjects", "cannot be used together with filter_subject: list every filter here");

@@ -41,16 +41,16 @@ drift("an edited max_age and max_deliver show in plan exactly, and apply puts th
 
   const p = await plan(s.nc, project());
   assert.equal(changed(p), [
-    { what: "update WRITES", fields: [["max_age", 3600e9, 7 * 86_400e9]] },
+    { what: "update WRITES", fields: [["max_age", 3600e9, 0]] },
     { what: "update WRITES/users-writer", fields: [["max_deliver", 5, 20]] },
   ]);
   const text = renderPlan(p);
-  assert.match(text, /~ update stream WRITES\n {6}max_age: 1h → 7d\n/);
+  assert.match(text, /~ update stream WRITES\n {6}max_age: 1h → unlimited\n/);
   assert.match(text, /~ update consumer WRITES\/users-writer\n {6}max_deliver: 5 → 20\n/);
 
   await apply(s.nc, p);
   assert.not.ok(hasChanges(await plan(s.nc, project())));
-  assert.is((await info(s.url, "stream", "info", "WRITES")).max_age, 7 * 86_400e9);
+  assert.is((await info(s.url, "stream", "info", "WRITES")).max_age, 0);
   assert.is((await info(s.url, "consumer", "info", "WRITES", "users-writer")).max_deliver, 20);
 });
 

@@ -1,6 +1,8 @@
 // Warnings, never errors: settings under which JetStream may lose acknowledged writes. Local
 // development legitimately runs R1 and sometimes lazy fsync; a plan should still say so
 // (jetstream.md §7: Jepsen "NATS 2.12.1" lost acknowledged writes to the default lazy fsync).
+// persist_mode: async is not among them: streams.yaml declares which streams hold derived data,
+// and checks.ts refuses it on any other.
 import { canonicalStream, type StreamSpec } from "./model.ts";
 import type { ServerFacts } from "./server.ts";
 
@@ -28,9 +30,6 @@ export function durabilityWarnings(
       warnings.push(
         `${label} has 1 replica but a cluster is expected (${expected}): losing one server's disk loses it; use 3 replicas (JPW_REPLICAS=3)`,
       );
-    }
-    if (c.persist_mode === "async") {
-      warnings.push(`${label} uses persist_mode: async: it acknowledges before writing, the weakest setting`);
     }
     if (c.storage === "memory") {
       warnings.push(`${label} uses memory storage: its messages are lost when the server restarts`);

@@ -10,17 +10,23 @@ export interface EnvProblem {
   message: string;
 }
 
-/** Replaces references in every value scalar of `doc`; returns one problem per unset variable. */
+/**
+ * Replaces references in every value scalar of `doc`; returns one problem per unset variable.
+ * `written` receives each substituted scalar's text as the file has it, for messages that name the
+ * variable to set.
+ */
 export function substituteEnv(
   doc: Document,
   env: Record<string, string | undefined>,
   lines: LineCounter,
+  written?: Map<Scalar, string>,
 ): EnvProblem[] {
   const problems: EnvProblem[] = [];
   visit(doc, {
     Scalar(key, node) {
       // Keys are names of objects and fields: never substituted.
       if (key === "key" || typeof node.value !== "string" || !node.value.includes("${")) return;
+      written?.set(node, node.value);
       const text = node.value.replace(reference, (whole, name: string, fallback?: string) => {
         const value = env[name];
         if (value !== undefined && value !== "") return value;
@@ -46,4 +52,9 @@ export function substituteEnv(
     },
   });
   return problems;
+}
+
+/** The first variable `text` refers to ("${JPW_REPLICAS:-1}" → "JPW_REPLICAS"), if any. */
+export function variableIn(text: string | undefined): string | undefined {
+  return text === undefined ? undefined : /\$\{([A-Za-z_][A-Za-z0-9_]*)/.exec(text)?.[1];
 }

@@ -39,9 +39,17 @@ export class PlanError extends Error {
   }
 }
 
-/** apply was asked to destroy data without --allow-destructive. */
+/** apply was asked to destroy data without --allow-destructive; it made every other change. */
 export class DestructiveChangeError extends Error {
   override name = "DestructiveChangeError";
+  constructor(
+    message: string,
+    /** What apply did make, before refusing. */
+    readonly applied: { created: number; updated: number; replaced: number; deleted: number },
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
 }
 
 const setupHint = "start the local stack (just up), or point --server / NATS_URL at a running nats-server";

@@ -60,6 +60,7 @@ kv("history, ttl and max_bytes change in place through the stream API", async ()
       ["max_msgs_per_subject", 1, 3],
     ],
   );
+  assert.is(change.shrinks, undefined, "a lower ttl, but no value is older than it: nothing goes");
   const watch = await watchMutations(server.url);
   await apply(nc, p);
   assert.equal(await watch.seen(), ["$JS.API.STREAM.UPDATE.KV_outcomes"]);

@@ -1,6 +1,7 @@
 // Desired (streams.yaml) against live (the server): what apply would create, update in place,
 // replace (delete and recreate: data lost), delete (--prune, managed objects only) or leave alone.
-// Reads only; nothing here changes the server.
+// An update that lowers a limit below what the object holds destroys data too (shrink.ts): it is
+// marked with what goes. Reads only; nothing here changes the server.
 import type { NatsConnection } from "@nats-io/nats-core";
 import { diffConfigs, type FieldChange } from "./diff.ts";
 import { durabilityWarnings } from "./durability.ts";
@@ -20,6 +21,7 @@ import {
   userMetadata,
 } from "./model.ts";
 import { type LiveStream, readLive, readServer, type ServerFacts } from "./server.ts";
+import { measureShrinks, type Shrink } from "./shrink.ts";
 import { type DesiredState, managedKey, managedValue } from "./spec.ts";
 import { subjectsCollide } from "./subjects.ts";
 
@@ -41,6 +43,8 @@ export interface Change {
   reason?: string;
   /** For replace and delete: what is destroyed. */
   loses?: string;
+  /** For an update: each limit lowered below what the object holds, and what that destroys. */
+  shrinks?: Shrink[];
   /** The full config apply sends (create, update, replace). */
   request?: Config;
 }
@@ -73,6 +77,10 @@ export function label(c: Pick<Change, "kind" | "name" | "stream" | "bucket">): s
   return `stream ${c.name}`;
 }
 
+/** True when the change loses data: apply makes it only when destruction is allowed (or pruning). */
+export const isDestructive = (c: Change) =>
+  c.action === "replace" || c.action === "delete" || (c.shrinks?.length ?? 0) > 0;
+
 /** True when apply would change something. */
 export const hasChanges = (p: Plan) =>
   p.changes.some((c) => c.action !== "unchanged" && c.action !== "orphan");
@@ -91,7 +99,7 @@ export async function plan(nc: NatsConnection, desired: DesiredState, opts: Plan
   const unmanaged: string[] = [];
 
   for (const spec of desired.streams) {
-    changes.push(...planStream(spec, live.get(spec.name), server, prune, unmanaged));
+    changes.push(...(await planStream(nc, spec, live.get(spec.name), server, prune, unmanaged)));
   }
   for (const l of live.values()) {
     if (declared.has(l.name)) continue;
@@ -125,13 +133,14 @@ export async function plan(nc: NatsConnection, desired: DesiredState, opts: Plan
   };
 }
 
-function planStream(
+async function planStream(
+  nc: NatsConnection,
   spec: StreamSpec,
   live: LiveStream | undefined,
   server: ServerFacts,
   prune: boolean,
   unmanaged: string[],
-): Change[] {
+): Promise<Change[]> {
   const want = canonicalStream(spec.config);
   const base = { kind: spec.kind, name: spec.name, ...(spec.bucket ? { bucket: spec.bucket } : {}) };
   const request = streamRequest(want, server.apiLevel);
@@ -164,12 +173,14 @@ function planStream(
   }
   const fields = diffConfigs(want, have, streamRules, server);
   const replaced = fields.some((f) => !f.inPlace);
+  const shrinks = fields.length && !replaced ? await measureShrinks(nc, live, have, want) : [];
   out.push({
     ...base,
     action: fields.length === 0 ? "unchanged" : replaced ? "replace" : "update",
     ...(isManaged(live.config) ? {} : { adopt: true }),
     fields,
     ...(replaced ? { loses: losses(live) } : {}),
+    ...(shrinks.length ? { shrinks } : {}),
     ...(fields.length ? { request } : {}),
   });
 
@@ -238,7 +249,7 @@ function planStream(
 }
 
 function losses(l: LiveStream): string {
-  const n = l.messages;
+  const n = l.state.messages;
   const consumers = [...l.consumers.keys()];
   return `${n} message${n === 1 ? "" : "s"}${consumers.length ? ` and consumers ${consumers.join(", ")}` : ""}`;
 }

@@ -55,8 +55,10 @@ fromEmpty(
     assert.is(writes.storage, "file");
     assert.is(writes.retention, "limits");
     assert.is(writes.discard, "new");
-    assert.is(writes.max_age, 7 * 86_400e9);
-    assert.is(writes.max_bytes, 1024 ** 3);
+    assert.is(writes.max_age, 0, "no age limit: the history keeper trims applied commands only");
+    assert.is(writes.max_bytes, 8 * 1024 ** 3);
+    assert.is(writes.metadata["jpw.history.max_age"], "7d");
+    assert.is(writes.metadata["jpw.history.max_bytes"], "1GiB");
     assert.is(writes.max_msg_size, 256 * 1024);
     assert.is(writes.duplicate_window, 120e9);
     assert.is(writes.num_replicas, 1);
@@ -73,6 +75,11 @@ fromEmpty(
     assert.is(users.backoff, undefined);
     assert.is(users.max_ack_pending, 2048);
     assert.is(users.metadata["jpw.managed-by"], "streams.yaml");
+    assert.is(users.metadata["jpw.backlog.max_msgs"], "100000");
+
+    const cdc = (await info(server.url, "stream", "info", "CDC")).config;
+    assert.is(cdc.persist_mode, "async");
+    assert.is(cdc.metadata["jpw.durability"], "derived");
 
     const invalidator = (await info(server.url, "consumer", "info", "CDC", "cache-invalidator")).config;
     assert.is(invalidator.filter_subject, "cdc.public.>");
@@ -84,6 +91,7 @@ fromEmpty(
     assert.is(bucket.max_msgs_per_subject, 1);
     assert.is(bucket.allow_rollup_hdrs, true);
     assert.is(bucket.allow_direct, true);
+    assert.is(bucket.discard, "old");
     const kv = await new Kvm(nc).open("operations");
     await kv.put("op-1", "committed");
     assert.is((await kv.get("op-1"))?.string(), "committed");
@@ -380,7 +388,7 @@ checks("three replicas on a single server fail the plan, naming the field and JP
   await using nc = await connected(server.url);
   const watch = await watchMutations(server.url);
   try {
-    await plan(nc, loadSpecFile(undefined, { env: { JPW_REPLICAS: "3" } }));
+    await plan(nc, loadSpecFile(undefined, { env: { JPW_REPLICAS: "3", JPW_CDC_PERSIST_MODE: "default" } }));
     assert.unreachable("plan must fail");
   } catch (err) {
     assert.instance(err, PlanError);

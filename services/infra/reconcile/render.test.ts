@@ -1,7 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Plan } from "./plan.ts";
-import { formatValue, planJson, renderPlan } from "./render.ts";
+import { destruction, formatValue, planJson, renderPlan } from "./render.ts";
 
 // Colours appear only on a TTY; compare the text.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes are what is removed
@@ -33,13 +33,20 @@ const server = {
   sync: { always: true, intervalNs: 120e9 },
 };
 
+const planOf = (over: Partial<Plan>): Plan => ({
+  file: "streams.yaml",
+  server,
+  prune: false,
+  unmanaged: [],
+  warnings: [],
+  changes: [],
+  ...over,
+});
+
 const text = suite("rendered plans");
 
 text("a plan lists each change with its fields, then what is unchanged, then a summary", () => {
-  const p: Plan = {
-    file: "streams.yaml",
-    server,
-    prune: false,
+  const p = planOf({
     unmanaged: ["stream SCRATCH"],
     warnings: ["something to know"],
     changes: [
@@ -75,7 +82,7 @@ text("a plan lists each change with its fields, then what is unchanged, then a s
       { action: "unchanged", kind: "stream", name: "CDC", fields: [] },
       { action: "orphan", kind: "stream", name: "OLD", fields: [] },
     ],
-  };
+  });
   assert.is(
     plain(renderPlan(p)),
     `Plan: streams.yaml → nats://127.0.0.1:4222 (nats-server 2.14.9, JetStream API level 4)
@@ -102,15 +109,52 @@ warnings:
   assert.equal(json.summary, { create: 0, update: 2, replace: 1, delete: 0, unchanged: 1, orphaned: 1 });
 });
 
+text("an update lowering a limit below what is held says what goes and counts as destructive", () => {
+  const p = planOf({
+    changes: [
+      {
+        action: "update",
+        kind: "kv",
+        name: "KV_operations",
+        bucket: "operations",
+        fields: [
+          { field: "max_age", old: 86_400e9, new: 3600e9, inPlace: true },
+          { field: "description", old: "a", new: "b", inPlace: true },
+        ],
+        shrinks: [
+          {
+            field: "max_age",
+            effect: "deletes",
+            messages: 12,
+            count: "exact",
+            text: "deletes 12 messages older than 1h",
+          },
+        ],
+      },
+    ],
+  });
+  assert.is(
+    plain(renderPlan(p)),
+    `Plan: streams.yaml → nats://127.0.0.1:4222 (nats-server 2.14.9, JetStream API level 4)
+
+  ~ update kv bucket operations (stream KV_operations) (destructive: lowers a limit below what it holds)
+      max_age (ttl): 1d → 1h  (deletes 12 messages older than 1h)
+      description: a → b
+
+0 to create, 1 to update, 0 to replace, 0 to delete, 0 unchanged.
+1 lowered limit destroys data: apply refuses it without --allow-destructive.`,
+  );
+  assert.is(
+    destruction(p.changes[0]!),
+    "kv bucket operations lowers max_age (ttl) from 1d to 1h (deletes 12 messages older than 1h), below what it holds",
+  );
+  const change = (planJson(p).changes as Record<string, unknown>[])[0]!;
+  assert.is(change.destructive, true);
+  assert.equal((change.shrinks as { messages: number }[])[0]!.messages, 12);
+});
+
 text("a plan without changes says the server matches the file", () => {
-  const p: Plan = {
-    file: "streams.yaml",
-    server,
-    prune: false,
-    unmanaged: [],
-    warnings: [],
-    changes: [{ action: "unchanged", kind: "stream", name: "CDC", fields: [] }],
-  };
+  const p = planOf({ changes: [{ action: "unchanged", kind: "stream", name: "CDC", fields: [] }] });
   assert.match(
     plain(renderPlan(p)),
     /unchanged: stream CDC\n\nNo changes: the server matches streams\.yaml \(1 object\)\.$/,

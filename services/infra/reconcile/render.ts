@@ -2,7 +2,7 @@
 // machines (--json: raw API values, nanoseconds and bytes).
 import { color } from "../term.ts";
 import type { FieldChange } from "./diff.ts";
-import { type Change, hasChanges, label, type Plan } from "./plan.ts";
+import { type Change, hasChanges, isDestructive, label, type Plan } from "./plan.ts";
 import { displayName } from "./spec.ts";
 import { formatDuration, formatSize } from "./units.ts";
 
@@ -73,6 +73,7 @@ export function renderPlan(p: Plan): string {
     let head = `${mark(`${symbols[c.action].padStart(3)} ${c.action}`)} ${color.bold(label(c))}`;
     if (c.kind === "kv") head += color.dim(` (stream ${c.name})`);
     if (c.action === "replace") head += color.red(` (destroys data: ${c.loses ?? "its state"})`);
+    if (c.shrinks?.length) head += color.red(" (destructive: lowers a limit below what it holds)");
     if (c.action === "delete") head += color.red(` (destroys ${c.loses})`);
     if (c.adopt) head += color.yellow(" (adopted: exists but was not managed by streams.yaml)");
     changes.push(head);
@@ -98,11 +99,16 @@ export function renderPlan(p: Plan): string {
   }
   const end = [summaryLine(p)];
   const replacements = p.changes.filter((c) => c.action === "replace").length;
-  if (replacements) {
-    const one = replacements === 1;
+  const shrinking = p.changes.filter((c) => c.shrinks?.length).length;
+  if (replacements || shrinking) {
+    const n = replacements + shrinking;
+    const what = [
+      ...(replacements ? [`${replacements} replacement${replacements === 1 ? "" : "s"}`] : []),
+      ...(shrinking ? [`${shrinking} lowered limit${shrinking === 1 ? "" : "s"}`] : []),
+    ].join(" and ");
     end.push(
       color.red(
-        `${replacements} replacement${one ? " destroys" : "s destroy"} data: apply refuses ${one ? "it" : "them"} without --allow-destructive.`,
+        `${what} ${n === 1 ? "destroys" : "destroy"} data: apply refuses ${n === 1 ? "it" : "them"} without --allow-destructive.`,
       ),
     );
   }
@@ -121,12 +127,30 @@ const kvNames: Record<string, string> = {
   num_replicas: "num_replicas (replicas)",
 };
 
+const fieldName = (c: Change, field: string) => (c.kind === "kv" ? (kvNames[field] ?? field) : field);
+
 function fieldLine(c: Change, f: FieldChange): string {
-  const name = c.kind === "kv" ? (kvNames[f.field] ?? f.field) : f.field;
+  const name = fieldName(c, f.field);
   const field = baseField(f.field);
   if (c.action === "create") return `${name}: ${formatValue(field, f.new)}`;
   const line = `${name}: ${formatValue(field, f.old)} → ${formatValue(field, f.new)}`;
-  return f.inPlace ? line : `${line}  ${color.red(`(${f.reason})`)}`;
+  if (!f.inPlace) return `${line}  ${color.red(`(${f.reason})`)}`;
+  const shrink = c.shrinks?.find((x) => x.field === f.field);
+  return shrink ? `${line}  ${color.red(`(${shrink.text})`)}` : line;
+}
+
+/** Why apply refuses `c` without --allow-destructive: what it destroys, in one sentence. */
+export function destruction(c: Change): string {
+  if (c.shrinks?.length) {
+    const lowered = c.shrinks.map((x) => {
+      const f = c.fields.find((y) => y.field === x.field);
+      const field = baseField(x.field);
+      return `${fieldName(c, x.field)} from ${formatValue(field, f?.old)} to ${formatValue(field, f?.new)} (${x.text})`;
+    });
+    return `${label(c)} lowers ${lowered.join(" and ")}, below what it holds`;
+  }
+  const reason = c.fields.find((f) => !f.inPlace)?.reason ?? c.reason ?? "it cannot change in place";
+  return `${label(c)} must be replaced because ${reason}, which destroys ${c.loses ?? "its state"}`;
 }
 
 /** "consumer_limits.inactive_threshold" keeps its name; "metadata.x" formats as a plain value. */
@@ -176,9 +200,10 @@ export function planJson(p: Plan): Record<string, unknown> {
       ...(c.stream ? { stream: c.stream } : {}),
       ...(c.bucket ? { bucket: c.bucket } : {}),
       adopt: c.adopt === true,
-      destructive: c.action === "replace" || c.action === "delete",
+      destructive: isDestructive(c),
       ...(c.reason ? { reason: c.reason } : {}),
       ...(c.loses ? { loses: c.loses } : {}),
+      ...(c.shrinks ? { shrinks: c.shrinks } : {}),
       fields: c.fields.map((f) => ({
         field: f.field,
         old: f.old ?? null,

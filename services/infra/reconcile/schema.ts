@@ -30,6 +30,14 @@ const size = type("string | number").pipe((v, ctx) => {
   }
 });
 
+/**
+ * NATS metadata is text. A plain YAML value such as 100000, or one a ${VAR:-100000} substitution
+ * typed as a number, is taken as the text it was written as.
+ */
+const metadata = type("Record<string, string | number | boolean>").pipe((m) =>
+  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)])),
+);
+
 export const consumerShape = {
   "description?": "string",
   "filter_subject?": "string",
@@ -54,7 +62,7 @@ export const consumerShape = {
   "inactive_threshold?": duration,
   "num_replicas?": "0 <= number.integer <= 5",
   "mem_storage?": "boolean",
-  "metadata?": "Record<string, string>",
+  "metadata?": metadata,
 } as const;
 
 export const consumerLimitsShape = {
@@ -92,7 +100,7 @@ export const streamShape = {
   "allow_atomic?": "boolean",
   "allow_batched?": "boolean",
   "consumer_limits?": ConsumerLimitsDef,
-  "metadata?": "Record<string, string>",
+  "metadata?": metadata,
   "consumers?": type({ "[string]": ConsumerDef }),
 } as const;
 
@@ -107,7 +115,10 @@ export const kvShape = {
   storage: "'file' | 'memory' = 'file'",
   replicas: "1 <= number.integer <= 5 = 1",
   compression: "boolean = false",
-  "metadata?": "Record<string, string>",
+  // ADR-8's bucket refuses a put when full (new); old drops the oldest entries instead (another
+  // key's only value included), for a bucket whose old entries are expendable.
+  discard: "'old' | 'new' = 'new'",
+  "metadata?": metadata,
 } as const;
 
 export const KvDef = type({ "+": "reject", ...kvShape });

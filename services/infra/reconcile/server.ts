@@ -28,8 +28,18 @@ export interface LiveConsumer {
 export interface LiveStream {
   name: string;
   config: Config;
-  messages: number;
+  /** What it holds, as the stream list reported it. */
+  state: StreamState;
   consumers: Map<string, LiveConsumer>;
+}
+
+export interface StreamState {
+  messages: number;
+  bytes: number;
+  first_seq: number;
+  num_subjects: number;
+  /** Interior deletes: sequences between first_seq and last_seq that hold no message. */
+  num_deleted: number;
 }
 
 /**
@@ -124,7 +134,7 @@ export async function readServer(
 
 interface StreamInfoWire {
   config: Config & { name: string };
-  state?: { messages?: number };
+  state?: Partial<StreamState>;
 }
 
 interface ConsumerInfoWire {
@@ -156,7 +166,13 @@ export async function readLive(
     live.set(s.config.name, {
       name: s.config.name,
       config: s.config,
-      messages: s.state?.messages ?? 0,
+      state: {
+        messages: s.state?.messages ?? 0,
+        bytes: s.state?.bytes ?? 0,
+        first_seq: s.state?.first_seq ?? 0,
+        num_subjects: s.state?.num_subjects ?? 0,
+        num_deleted: s.state?.num_deleted ?? 0,
+      },
       consumers,
     });
   }

@@ -47,19 +47,68 @@ file("describes every stream, consumer and bucket", () => {
   }
 });
 
-file("keeps WRITES refusing rather than dropping, with a dedup window of at least 2m", () => {
+file("keeps WRITES refusing rather than dropping, with no max_age and its history limits as metadata", () => {
   const writes = loadSpecFile(undefined, { env: {} }).streams.find((s) => s.name === "WRITES")!;
+  assert.is(writes.config.retention, "limits");
   assert.is(writes.config.discard, "new");
   assert.ok((writes.config.duplicate_window as number) >= 120e9);
-  assert.ok((writes.config.max_age as number) > 0);
-  assert.ok((writes.config.max_bytes as number) > 0);
+  assert.is(writes.config.max_age, undefined, "age never drops an unapplied command");
+  assert.is(writes.config.max_bytes, 8 * 1024 ** 3);
+  const metadata = writes.config.metadata as Record<string, string>;
+  assert.is(metadata["jpw.history.max_age"], "7d");
+  assert.is(metadata["jpw.history.max_bytes"], "1GiB");
+  for (const c of writes.consumers) {
+    assert.is((c.config.metadata as Record<string, string>)["jpw.backlog.max_msgs"], "100000", c.name);
+  }
 });
 
-file("takes replicas from the environment: one locally, three in a cluster", () => {
+file("takes limits from the environment, a number given for metadata included", () => {
+  const env = {
+    JPW_WRITES_MAX_BYTES: "1MiB",
+    JPW_HISTORY_MAX_AGE: "1h",
+    JPW_HISTORY_MAX_BYTES: "64MiB",
+    JPW_BACKLOG_MAX_MSGS: "500",
+  };
+  const writes = loadSpecFile(undefined, { env }).streams.find((s) => s.name === "WRITES")!;
+  assert.is(writes.config.max_bytes, 1024 ** 2);
+  const metadata = writes.config.metadata as Record<string, string>;
+  assert.is(metadata["jpw.history.max_age"], "1h");
+  assert.is(metadata["jpw.history.max_bytes"], "64MiB");
+  assert.is((writes.consumers[0]!.config.metadata as Record<string, string>)["jpw.backlog.max_msgs"], "500");
+});
+
+file("only CDC, declared derived, skips fsync; the operations bucket drops its oldest records", () => {
+  const byName = new Map(loadSpecFile(undefined, { env: {} }).streams.map((s) => [s.name, s]));
+  const cdc = byName.get("CDC")!.config;
+  assert.is(cdc.persist_mode, "async");
+  assert.is((cdc.metadata as Record<string, string>)["jpw.durability"], "derived");
+  for (const name of ["WRITES", "WRITES_DLQ", "KV_operations"]) {
+    assert.is(byName.get(name)!.config.persist_mode, undefined, name);
+  }
+  assert.is(byName.get("KV_operations")!.config.discard, "old");
+  assert.is(byName.get("WRITES_DLQ")!.config.discard, "new");
+});
+
+file("takes replicas from the environment: one locally, three in a cluster with CDC fsync'd", () => {
   const local = loadSpecFile(undefined, { env: {} });
-  const cluster = loadSpecFile(undefined, { env: { JPW_REPLICAS: "3" } });
+  const cluster = loadSpecFile(undefined, { env: { JPW_REPLICAS: "3", JPW_CDC_PERSIST_MODE: "default" } });
   for (const s of local.streams) assert.is(s.config.num_replicas, 1, s.name);
   for (const s of cluster.streams) assert.is(s.config.num_replicas, 3, s.name);
+  assert.is(cluster.streams.find((s) => s.name === "CDC")!.config.persist_mode, "default");
+});
+
+file("three replicas with CDC left async are refused, naming the variable to set", () => {
+  try {
+    loadSpecFile(undefined, { env: { JPW_REPLICAS: "3" } });
+    assert.unreachable("three replicas and async must be refused");
+  } catch (err) {
+    assert.instance(err, SpecError);
+    assert.equal((err as SpecError).problems.length, 1);
+    assert.match(
+      (err as SpecError).problems[0]!,
+      /^streams\.yaml:\d+: stream CDC field persist_mode async is for a single replica only \(nats-server refuses it on a replicated stream, where replication is the durability\); this stream has num_replicas 3: set JPW_CDC_PERSIST_MODE=default$/,
+    );
+  }
 });
 
 file.run();
@@ -165,6 +214,7 @@ env.run();
 const rules = suite("validation");
 
 const stream = (body: string) => `streams:\n  S:\n    subjects: [s.>]\n${body}`;
+const derived = "    metadata:\n      jpw.durability: derived\n";
 
 rules("an unknown key is refused with file, line, object, field and a suggestion", () => {
   assert.is(
@@ -307,7 +357,7 @@ rules("a field newer than the configured server version is refused", () => {
   );
   assert.equal(problems(stream("    allow_batched: true\n"), { serverVersion: "2.14.9" }), []);
   assert.match(
-    only(stream("    persist_mode: async\n"), { serverVersion: "2.11.4" }),
+    only(stream(`    persist_mode: async\n${derived}`), { serverVersion: "2.11.4" }),
     /persist_mode needs JetStream API level 2/,
   );
 });
@@ -322,7 +372,14 @@ rules("combinations the server refuses are caught before it is asked", () => {
     /cannot be on with deny_purge/,
   );
   assert.match(only(stream("    subject_delete_marker_ttl: 5s\n")), /needs allow_msg_ttl: true/);
-  assert.match(only(stream("    persist_mode: async\n    storage: memory\n")), /async needs file storage/);
+  assert.match(
+    only(stream(`    persist_mode: async\n    storage: memory\n${derived}`)),
+    /async needs file storage/,
+  );
+  assert.match(
+    only(stream(`    persist_mode: async\n    allow_atomic: true\n${derived}`)),
+    /async cannot be used with allow_atomic/,
+  );
   assert.match(only(stream("    max_bytes: 1MiB\n    max_msg_size: 2MiB\n")), /larger than max_bytes 1MiB/);
   assert.match(
     only(stream("    consumers:\n      c:\n        num_replicas: 3\n")),
@@ -332,6 +389,52 @@ rules("combinations the server refuses are caught before it is asked", () => {
     only(stream("    consumers:\n      c:\n        deliver_policy: by_start_sequence\n")),
     /opt_start_seq goes with/,
   );
+});
+
+rules("persist_mode async is refused on a stream not declared derived, naming the declaration", () => {
+  assert.is(
+    only(stream("    persist_mode: async\n")),
+    "bad.yaml:4: stream S field persist_mode async acknowledges a message before it is on disk, so an OS crash can lose acknowledged messages: only a stream of derived data may use it. Declare metadata jpw.durability: derived on this stream if what it holds is rebuilt or made good from elsewhere after a loss, or set persist_mode: default",
+  );
+  assert.equal(problems(stream(`    persist_mode: async\n${derived}`)), []);
+  assert.equal(problems(stream("    persist_mode: default\n")), []);
+});
+
+rules("persist_mode async on a replicated stream is refused, naming the variable that sets it", () => {
+  const yaml = stream(
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${NAME} references of streams.yaml, not templates
+    "    num_replicas: ${R:-1}\n    persist_mode: ${MODE:-async}\n    metadata:\n      jpw.durability: derived\n",
+  );
+  assert.equal(problems(yaml), []);
+  assert.match(
+    only(yaml, { env: { R: "3" } }),
+    /^bad\.yaml:5: stream S field persist_mode async is for a single replica only .*num_replicas 3: set MODE=default$/,
+  );
+  assert.equal(problems(yaml, { env: { R: "3", MODE: "default" } }), []);
+  assert.match(
+    only(stream(`    num_replicas: 3\n    persist_mode: async\n${derived}`)),
+    /num_replicas 3: set persist_mode: default$/,
+  );
+});
+
+rules("metadata the reconciler and the services read must hold values they can use", () => {
+  assert.is(
+    only(stream("    metadata:\n      jpw.history.max_age: 7x\n")),
+    'bad.yaml:5: stream S field metadata.jpw.history.max_age Cannot parse duration "7x": use a number and a unit (ms, s, m, h, d, w), e.g. 30s or 7d',
+  );
+  assert.match(
+    only(stream("    metadata:\n      jpw.history.max_bytes: lots\n")),
+    /^bad\.yaml:5: stream S field metadata\.jpw\.history\.max_bytes Cannot parse size "lots"/,
+  );
+  assert.is(
+    only(stream("    metadata:\n      jpw.durability: durable\n")),
+    'bad.yaml:5: stream S field metadata.jpw.durability must be "derived" (the only kind this tool knows), or left out',
+  );
+  assert.is(
+    only(stream("    consumers:\n      c:\n        metadata:\n          jpw.backlog.max_msgs: 0\n")),
+    "bad.yaml:7: consumer S/c field metadata.jpw.backlog.max_msgs must be a whole number above 0",
+  );
+  assert.equal(problems(stream("    metadata:\n      owner: 42\n      jpw.history.max_age: 7d\n")), []);
 });
 
 rules("a workqueue stream's consumers ack explicitly and never overlap", () => {

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { type } from "arktype";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Scalar, type Node as YamlNode } from "yaml";
 import { root } from "../paths.ts";
 import { versions } from "../versions.ts";
 import { checkSpec } from "./checks.ts";
@@ -72,11 +72,13 @@ export function parseSpec(text: string, file = "streams.yaml", opts: SpecOptions
     );
   }
   const locate = (path: string[]) => {
-    const line = lineOf(doc.contents, path, lines);
+    const range = nodeAt(doc.contents, path).range;
+    const line = range ? lines.linePos(range[0]).line : undefined;
     return `${shown}${line ? `:${line}` : ""}: ${describePath(path)}`;
   };
 
-  const envProblems = substituteEnv(doc, opts.env ?? process.env, lines);
+  const original = new Map<Scalar, string>();
+  const envProblems = substituteEnv(doc, opts.env ?? process.env, lines, original);
   if (envProblems.length) {
     throw new SpecError(envProblems.map((p) => `${shown}${p.line ? `:${p.line}` : ""}: ${p.message}`));
   }
@@ -103,6 +105,7 @@ export function parseSpec(text: string, file = "streams.yaml", opts: SpecOptions
       storage: k.storage,
       replicas: k.replicas,
       compression: k.compression,
+      discard: k.discard,
       metadata: { ...k.metadata, [managedKey]: managedValue },
     }) as StreamSpec["config"];
     streams.push({ kind: "kv", name: config.name, bucket, config, consumers: [], path: ["kv", bucket] });
@@ -112,7 +115,11 @@ export function parseSpec(text: string, file = "streams.yaml", opts: SpecOptions
   if (streams.length === 0) throw new SpecError([`${shown}: declares no stream and no kv bucket`]);
 
   const version = opts.serverVersion ?? versions.minNatsServer;
-  const found = checkSpec(streams, { apiLevel: apiLevelOf(version), version });
+  const written = (path: string[]) => {
+    const { node, whole } = nodeAt(doc.contents, path);
+    return whole && isScalar(node) ? original.get(node) : undefined;
+  };
+  const found = checkSpec(streams, { apiLevel: apiLevelOf(version), version, written });
   if (found.length) {
     throw new SpecError(found.map((p) => `${locate(p.path)} ${p.message}`));
   }
@@ -210,21 +217,28 @@ function describePath(path: string[]): string {
   return path.length ? `field ${path.join(".")}` : "the file";
 }
 
-function lineOf(node: unknown, path: string[], lines: LineCounter): number | undefined {
-  let current = node as YamlNode | null | undefined;
-  let lastRange: [number, number, number] | undefined;
+/**
+ * The node at `path`, or the deepest one on the way when the path goes further than the file (a
+ * derived field): `whole` says whether every segment was found; `range` is where to point.
+ */
+function nodeAt(
+  root: unknown,
+  path: string[],
+): { node: YamlNode | null | undefined; whole: boolean; range: [number, number, number] | undefined } {
+  let current = root as YamlNode | null | undefined;
+  let range: [number, number, number] | undefined;
   for (const segment of path) {
     if (isMap(current)) {
       const pair = current.items.find((p) => isScalar(p.key) && String(p.key.value) === segment);
-      if (!pair) break;
-      lastRange = (pair.key as YamlNode).range ?? lastRange;
+      if (!pair) return { node: current, whole: false, range };
+      range = (pair.key as YamlNode).range ?? range;
       current = pair.value as YamlNode;
     } else if (isSeq(current)) {
       const item = current.items[Number(segment)] as YamlNode | undefined;
-      if (!item) break;
-      lastRange = item.range ?? lastRange;
+      if (!item) return { node: current, whole: false, range };
+      range = item.range ?? range;
       current = item;
-    } else break;
+    } else return { node: current, whole: false, range };
   }
-  return lastRange ? lines.linePos(lastRange[0]).line : undefined;
+  return { node: current, whole: true, range };
 }

@@ -8,6 +8,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "../../testing/process.ts";
 import { tools } from "../tools.ts";
+import { DestructiveChangeError } from "./errors.ts";
 
 /** Runs the nats CLI against `url`; resolves with stdout, rejects with its stderr. */
 export function natsCli(url: string, ...args: string[]): Promise<string> {
@@ -82,4 +83,15 @@ export async function startCustomNats(body: (dir: string) => string): Promise<Cu
 /** A connection closed with `await using`. */
 export async function connected(url: string): Promise<NatsConnection & AsyncDisposable> {
   return (await connect({ servers: url })) as NatsConnection & AsyncDisposable;
+}
+
+/** The DestructiveChangeError `fn` (an apply without allowDestructive) throws; anything else fails. */
+export async function refusal(fn: () => Promise<unknown>): Promise<DestructiveChangeError> {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof DestructiveChangeError) return err;
+    throw err;
+  }
+  throw new Error("expected apply to refuse a destructive change");
 }

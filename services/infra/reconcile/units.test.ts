@@ -1,6 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { formatDuration, formatSize, parseDuration, parseSize } from "./units.ts";
+import { formatDuration, formatSize, parseDuration, parseSize, roughSize } from "./units.ts";
 
 const durations = suite("durations");
 
@@ -55,6 +55,12 @@ sizes("bytes read back in the largest whole binary unit", () => {
   assert.is(formatSize(256 * 1024), "256KiB");
   assert.is(formatSize(1000), "1000B");
   assert.is(formatSize(-1), "unlimited");
+});
+
+sizes("an amount held reads to one decimal in its largest unit", () => {
+  assert.is(roughSize(61_079_552), "58.3MiB");
+  assert.is(roughSize(1024 ** 2), "1MiB");
+  assert.is(roughSize(912), "912B");
 });
 
 sizes.run();

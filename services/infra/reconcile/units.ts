@@ -85,3 +85,12 @@ export function formatSize(bytes: number): string {
   }
   return `${bytes}B`;
 }
+
+/** Bytes → `58.3MiB`, `912B`: an amount held, to read at a glance rather than to write back. */
+export function roughSize(bytes: number): string {
+  for (const unit of ["TiB", "GiB", "MiB", "KiB"]) {
+    const size = sizeUnits[unit.toLowerCase()]!;
+    if (bytes >= size) return `${(bytes / size).toFixed(1).replace(/\.0$/, "")}${unit}`;
+  }
+  return `${bytes}B`;
+}
