@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { root } from "../services/infra/paths.ts";
 import { color } from "../services/infra/term.ts";
+import { until } from "../services/infra/until.ts";
 
 interface Outcome {
   name: string;
@@ -77,7 +78,7 @@ function runIsolated(
     child.on("close", async (code) => {
       clearTimeout(timer);
       // Give children a moment to finish dying after their parent's exit handler killed them.
-      for (let i = 0; i < 40 && alive(child.pid!); i++) await new Promise((r) => setTimeout(r, 50));
+      await until(() => !alive(child.pid!), 2000, "the process group to end").catch(() => {});
       if (alive(child.pid!)) {
         problems.push(`${name} left processes running (killed now)`);
         try {

@@ -14,11 +14,11 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { artifactsDir, root } from "../../services/infra/paths.ts";
+import { until } from "../../services/infra/until.ts";
 import { startNats } from "../../services/testing/nats.ts";
 import { startPostgres } from "../../services/testing/postgres.ts";
 import { type RunningService, startService } from "../../services/testing/service.ts";
 import { applyStreams } from "../../services/testing/streams.ts";
-import { until } from "../../services/testing/write-path.ts";
 import {
   flags,
   type LatencySummary,

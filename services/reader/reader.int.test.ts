@@ -6,6 +6,7 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { until } from "../infra/until.ts";
 import { createLogger } from "../shared/log.ts";
 import { operationsBucket, putOperation } from "../shared/operations.ts";
 import { serve } from "../shared/runtime.ts";
@@ -16,7 +17,7 @@ import { type Runtime, startService } from "../testing/service.ts";
 import { applyStreams } from "../testing/streams.ts";
 import { createReader } from "./app.ts";
 import { connectRedis } from "./redis.ts";
-import { insertOrder, insertUser, read, waitFor } from "./test-kit.ts";
+import { insertOrder, insertUser, read } from "./test-kit.ts";
 
 const nats = await startNats();
 await applyStreams(nats.url);
@@ -282,7 +283,7 @@ routes("/api/events streams each applied invalidation with its commit latency", 
   assert.type(event.latencyMs, "number");
   assert.type(event.commitTs, "string");
   // The server noticed the disconnect.
-  await waitFor("the SSE client to be dropped", () => (reader.feed.size === 0 ? true : undefined), 5000);
+  await until(() => reader.feed.size === 0, 5000, "the SSE client to be dropped");
 });
 
 routes(
@@ -299,17 +300,25 @@ routes(
     const failedBefore = reader.invalidator!.status().failed;
     const appliedBefore = reader.invalidator!.status().applied;
     await publishChange("users", "u", null, { id, name: "Margaret H", email: "m@example.com" });
-    await waitFor("a nak while Redis is down", () =>
-      reader.invalidator!.status().failed > failedBefore ? true : undefined,
+    await until(
+      () => reader.invalidator!.status().failed > failedBefore,
+      30_000,
+      "a nak while Redis is down",
     );
     await redisServer.start();
-    await waitFor("the redelivered invalidation to be applied", () =>
-      reader.invalidator!.status().applied > appliedBefore ? true : undefined,
+    await until(
+      () => reader.invalidator!.status().applied > appliedBefore,
+      30_000,
+      "the redelivered invalidation to be applied",
     );
-    const after = await waitFor("Redis back on the read path", async () => {
-      const r = await read(base, `/api/users/${id}`);
-      return r.cache === "bypass" ? undefined : r;
-    });
+    const after = await until(
+      async () => {
+        const r = await read(base, `/api/users/${id}`);
+        return r.cache === "bypass" ? undefined : r;
+      },
+      30_000,
+      "Redis back on the read path",
+    );
     assert.is(after.status, 200);
   },
 );
