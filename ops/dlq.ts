@@ -9,10 +9,8 @@ import { type JetStreamManager, jetstream, jetstreamManager, type StoredMsg } fr
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { connectTo } from "../services/infra/reconcile/mod.ts";
 import { color } from "../services/infra/term.ts";
-import { dlqHeaders, replyToHeader } from "../services/shared/writes.ts";
+import { dlqHeaders, dlqStream, replyToHeader } from "../services/shared/writes.ts";
 import { localUrls } from "./lib/stack-config.ts";
-
-export const dlqStream = "WRITES_DLQ";
 
 export interface DeadLetter {
   seq: number;

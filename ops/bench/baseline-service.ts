@@ -4,7 +4,7 @@
 import { type } from "arktype";
 import postgres from "postgres";
 import { parseWriteRequest } from "../../services/producer/request.ts";
-import { loadConfig, logLevel, port } from "../../services/shared/config.ts";
+import { loadConfig, logLevel, port, positiveInt } from "../../services/shared/config.ts";
 import { ConflictError } from "../../services/shared/errors.ts";
 import { json, router } from "../../services/shared/http.ts";
 import { runService } from "../../services/shared/lifecycle.ts";
@@ -19,7 +19,7 @@ const Env = type({
   PORT: port(13009),
   HOST: "string = '127.0.0.1'",
   LOG_LEVEL: logLevel,
-  PG_POOL_SIZE: type("string.integer.parse").to("number.integer >= 1").default("8"),
+  PG_POOL_SIZE: positiveInt(8),
 });
 
 await runService("baseline", async () => {

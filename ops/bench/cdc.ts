@@ -6,6 +6,8 @@
 //
 //   tsx ops/bench/cdc.ts [--changes 1000]        (JPW_BENCH_CDC_POLL_MS to try other poll intervals)
 import postgres from "postgres";
+import { versions } from "../../services/infra/versions.ts";
+import { debeziumDefaults } from "../../services/shared/cdc.ts";
 import { startDebezium } from "../../services/testing/debezium.ts";
 import { startNats } from "../../services/testing/nats.ts";
 import { startPostgres } from "../../services/testing/postgres.ts";
@@ -17,7 +19,7 @@ import { readEvents, say, summarize, writeArtifact } from "./read-lib.ts";
 
 const changes = Number(flags(process.argv.slice(2)).changes ?? 1000);
 const warmup = 100;
-const pollMs = Number(process.env.JPW_BENCH_CDC_POLL_MS ?? 10);
+const pollMs = Number(process.env.JPW_BENCH_CDC_POLL_MS ?? debeziumDefaults.pollMs);
 const started = Date.now();
 
 say("starting nats, postgres, redis");
@@ -93,7 +95,7 @@ const file = writeArtifact("cdc", {
   at: new Date().toISOString(),
   changes,
   warmup,
-  debezium: { version: "3.6.1.Final", pollIntervalMs: pollMs, coldStartMs },
+  debezium: { version: versions.debezium, pollIntervalMs: pollMs, coldStartMs },
   commitToInvalidatedMs: commitToInvalidated,
   // From the client's UPDATE call to the event arriving at the client: adds the commit round trip
   // and the SSE hop, an upper bound measured on one clock.

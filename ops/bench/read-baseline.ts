@@ -5,7 +5,7 @@
 import { type } from "arktype";
 import postgres from "postgres";
 import { Store } from "../../services/reader/store.ts";
-import { loadConfig, logLevel, port } from "../../services/shared/config.ts";
+import { loadConfig, logLevel, port, positiveInt } from "../../services/shared/config.ts";
 import { NotFoundError } from "../../services/shared/errors.ts";
 import { router } from "../../services/shared/http.ts";
 import { runService } from "../../services/shared/lifecycle.ts";
@@ -18,7 +18,7 @@ const Env = type({
   PORT: port(0),
   HOST: "string = '127.0.0.1'",
   LOG_LEVEL: logLevel,
-  PG_POOL_MAX: type("string.integer.parse").to("number.integer >= 1").default("10"),
+  PG_POOL_MAX: positiveInt(10),
 });
 
 await runService("read-baseline", async () => {

@@ -18,6 +18,7 @@ import {
 } from "../../services/infra/server-config.ts";
 import { serviceCommand } from "../../services/infra/service-command.ts";
 import { tools } from "../../services/infra/tools.ts";
+import { debeziumHealthUrl } from "../../services/shared/cdc.ts";
 import { databaseName, localUrls, stackDirs, stackPorts } from "./stack-config.ts";
 import type { ProcSpec } from "./supervisor.ts";
 
@@ -138,7 +139,7 @@ export async function stackProcs(): Promise<StackProc[]> {
       REDIS_URL: urls.redisUrl,
       PRODUCER_URL: `http://127.0.0.1:${ports.producer}`,
       CONSUMER_URL: `http://127.0.0.1:${ports.consumer}`,
-      DEBEZIUM_HEALTH_URL: `http://127.0.0.1:${ports.debezium}/q/health`,
+      DEBEZIUM_HEALTH_URL: debeziumHealthUrl(ports.debezium),
     }),
   );
 
@@ -206,7 +207,7 @@ function debeziumProc(httpPort: number): StackProc {
     cwd: run?.cwd ?? dirs.debezium,
     env: run?.env ?? process.env,
     restart: true,
-    reach: [`health http://127.0.0.1:${httpPort}/q/health`, `slot ${localSlot}`],
+    reach: [`health ${debeziumHealthUrl(httpPort)}`, `slot ${localSlot}`],
     ready: async () => {
       const sql = postgres(urls.adminDatabaseUrl, { max: 1, connect_timeout: 2, onnotice: () => {} });
       try {

@@ -7,9 +7,11 @@ import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { until } from "../infra/until.ts";
+import { cdcSubject } from "../shared/cdc.ts";
 import { createLogger } from "../shared/log.ts";
 import { operationsBucket, putOperation } from "../shared/operations.ts";
 import { serve } from "../shared/runtime.ts";
+import type { Table } from "../shared/writes.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { startRedis } from "../testing/redis.ts";
@@ -41,7 +43,7 @@ const server = await serve(reader.handler, { port: 0, hostname: "127.0.0.1" });
 const base = server.url;
 
 /** Publishes a change event on cdc.public.<table>, shaped like Debezium's. */
-async function publishChange(table: "users" | "orders", op: string, before: unknown, after: unknown) {
+async function publishChange(table: Table, op: string, before: unknown, after: unknown) {
   const now = Date.now();
   const event = {
     before,
@@ -50,7 +52,7 @@ async function publishChange(table: "users" | "orders", op: string, before: unkn
     op,
     ts_ms: now,
   };
-  await js.publish(`cdc.public.${table}`, JSON.stringify(event));
+  await js.publish(cdcSubject(table), JSON.stringify(event));
 }
 
 const invalidated = (pred: (e: { op: string; ids: string[]; scopes: string[] }) => boolean) =>

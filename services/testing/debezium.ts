@@ -56,7 +56,8 @@ export async function startDebezium(o: StartDebeziumOptions): Promise<DebeziumSe
       databaseUrl: o.db.urlAs("jpw_cdc"),
       slot,
       httpPort: await freePort(),
-      pollMs: o.pollMs ?? 10,
+      pollMs: o.pollMs,
+      // Twice the stack's rate: a start is ready at the first heartbeat.
       heartbeatMs: o.heartbeatMs ?? 500,
     });
     healthUrl = run.healthUrl;
