@@ -11,7 +11,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { migrate } from "../services/infra/migrate.ts";
 import { root } from "../services/infra/paths.ts";
@@ -20,6 +19,7 @@ import { run } from "../services/infra/proc.ts";
 import { connectTo, loadSpecFile, reconcile } from "../services/infra/reconcile/mod.ts";
 import { color, fail, say, seconds, warn } from "../services/infra/term.ts";
 import { DeadlineError, until } from "../services/infra/until.ts";
+import { parseCommandLine } from "./lib/args.ts";
 import { localUrls, stackDirs, stackPorts, standardPorts } from "./lib/stack-config.ts";
 import { databaseName, type Group, localUrlFor, type StackProc, stackProcs } from "./lib/stack-procs.ts";
 import { Supervisor } from "./lib/supervisor.ts";
@@ -310,22 +310,11 @@ function dockerAvailable(): boolean {
   return r.status === 0;
 }
 
-const commands = "dev, up [-d], down, clean, status or logs";
-
-function parseCommandLine(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { detach: { type: "boolean", short: "d" } },
-    });
-  } catch (err) {
-    throw new StackError(`${(err as Error).message}: use ${commands}`);
-  }
-}
-
 async function main(): Promise<void> {
-  const { values, positionals } = parseCommandLine(process.argv.slice(2));
+  const { values, positionals } = parseCommandLine(
+    { allowPositionals: true, options: { detach: { type: "boolean", short: "d" } } },
+    "usage: tsx ops/stack.ts dev | up [-d] | down | clean | status | logs [name ...]",
+  );
   const [command = "status", ...rest] = positionals;
   const t = performance.now();
   switch (command) {
@@ -383,7 +372,7 @@ async function main(): Promise<void> {
     case "supervise":
       return supervise(rest[0] ?? "");
     default:
-      throw new StackError(`unknown command ${command}: use ${commands}`);
+      throw new StackError(`unknown command ${command}: use dev, up [-d], down, clean, status or logs`);
   }
 }
 

@@ -14,10 +14,14 @@ import { startPostgres } from "../../services/testing/postgres.ts";
 import { startRedis } from "../../services/testing/redis.ts";
 import { startService } from "../../services/testing/service.ts";
 import { applyStreams } from "../../services/testing/streams.ts";
-import { flags } from "./lib.ts";
+import { parseCommandLine } from "../lib/args.ts";
 import { readEvents, say, summarize, writeArtifact } from "./read-lib.ts";
 
-const changes = Number(flags(process.argv.slice(2)).changes ?? 1000);
+const { values: opts } = parseCommandLine(
+  { options: { changes: { type: "string" } } },
+  "usage: tsx ops/bench/cdc.ts [--changes 1000]",
+);
+const changes = Number(opts.changes ?? 1000);
 const warmup = 100;
 const pollMs = Number(process.env.JPW_BENCH_CDC_POLL_MS ?? debeziumDefaults.pollMs);
 const started = Date.now();
