@@ -48,6 +48,10 @@ export interface ProblemBody {
   title: string;
   status: number;
   detail: string;
+  /** The write a problem concerns, when it concerns one. */
+  operationId?: string;
+  /** What is wrong with which field of a 400. */
+  errors?: FieldError[];
   [member: string]: unknown;
 }
 
