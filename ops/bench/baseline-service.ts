@@ -3,21 +3,14 @@
 // INSERT per request; what the pipeline costs is the difference.
 import { type } from "arktype";
 import { parseWriteRequest } from "../../services/producer/request.ts";
-import { loadConfig, logLevel, port, positiveInt } from "../../services/shared/config.ts";
+import { loadConfig, positiveInt } from "../../services/shared/config.ts";
 import { ConflictError } from "../../services/shared/errors.ts";
 import { json } from "../../services/shared/http.ts";
 import type { UserData } from "../../services/shared/writes.ts";
 import { entityPath } from "../../services/shared/writes.ts";
-import { runBaseline } from "./baseline.ts";
+import { baselineEnv, runBaseline } from "./baseline.ts";
 
-const Env = type({
-  "+": "delete",
-  DATABASE_URL: "string = 'postgres://jpw_writer@127.0.0.1:15432/jpw'",
-  PORT: port(13009),
-  HOST: "string = '127.0.0.1'",
-  LOG_LEVEL: logLevel,
-  PG_POOL_SIZE: positiveInt(8),
-});
+const Env = type({ ...baselineEnv("jpw_writer", 13009), PG_POOL_SIZE: positiveInt(8) });
 
 await runBaseline("baseline", () => loadConfig(Env), {
   pool: (config) => config.PG_POOL_SIZE,

@@ -4,18 +4,11 @@
 //   DATABASE_URL=... PORT=0 tsx ops/bench/read-baseline.ts
 import { type } from "arktype";
 import { Store } from "../../services/reader/store.ts";
-import { loadConfig, logLevel, port, positiveInt } from "../../services/shared/config.ts";
+import { loadConfig, positiveInt } from "../../services/shared/config.ts";
 import { NotFoundError } from "../../services/shared/errors.ts";
-import { runBaseline } from "./baseline.ts";
+import { baselineEnv, runBaseline } from "./baseline.ts";
 
-const Env = type({
-  "+": "delete",
-  DATABASE_URL: "string = 'postgres://jpw_reader@127.0.0.1:15432/jpw'",
-  PORT: port(0),
-  HOST: "string = '127.0.0.1'",
-  LOG_LEVEL: logLevel,
-  PG_POOL_MAX: positiveInt(10),
-});
+const Env = type({ ...baselineEnv("jpw_reader", 0), PG_POOL_MAX: positiveInt(10) });
 
 await runBaseline("read-baseline", () => loadConfig(Env), {
   pool: (config) => config.PG_POOL_MAX,
