@@ -16,7 +16,7 @@ import { startRedis } from "../testing/redis.ts";
 import { applyStreams } from "../testing/streams.ts";
 import { createReader } from "./app.ts";
 import { connectRedis } from "./redis.ts";
-import { insertOrder, insertUser, read } from "./test-kit.ts";
+import { insertOrder, insertUser, read, readOnceRedisIsBack } from "./test-kit.ts";
 
 const nats = await startNats({ own: true });
 await applyStreams(nats.url);
@@ -274,14 +274,7 @@ cdc(
     const seen = invalidation("the redelivered update", (e) => e.op === "u" && e.ids.includes(id));
     await redisServer.start();
     await seen;
-    const after = await until(
-      async () => {
-        const r = await read(base, `/api/users/${id}`);
-        return r.cache === "bypass" ? undefined : r;
-      },
-      30_000,
-      "Redis back on the read path",
-    );
+    const after = await readOnceRedisIsBack(base, `/api/users/${id}`);
     assert.is(after.body.name, "Patient 2");
   },
 );

@@ -19,7 +19,7 @@ import { type Runtime, startService } from "../testing/service.ts";
 import { applyStreams } from "../testing/streams.ts";
 import { createReader } from "./app.ts";
 import { connectRedis } from "./redis.ts";
-import { insertOrder, insertUser, read } from "./test-kit.ts";
+import { insertOrder, insertUser, read, readOnceRedisIsBack } from "./test-kit.ts";
 
 const nats = await startNats();
 await applyStreams(nats.url);
@@ -313,14 +313,7 @@ routes(
       30_000,
       "the redelivered invalidation to be applied",
     );
-    const after = await until(
-      async () => {
-        const r = await read(base, `/api/users/${id}`);
-        return r.cache === "bypass" ? undefined : r;
-      },
-      30_000,
-      "Redis back on the read path",
-    );
+    const after = await readOnceRedisIsBack(base, `/api/users/${id}`);
     assert.is(after.status, 200);
   },
 );

@@ -1,6 +1,7 @@
 // Helpers shared by the reader's test files: HTTP reads with their X-Cache outcome, and rows
 // inserted the way the consumer writes them.
 import type { Sql } from "postgres";
+import { until } from "../infra/until.ts";
 
 export interface Read {
   status: number;
@@ -18,6 +19,17 @@ export async function read(base: string, path: string): Promise<Read> {
   } catch {}
   return { status: res.status, cache: res.headers.get("x-cache"), body, text };
 }
+
+/** Reads `path` until it is answered through Redis again (not a bypass), after Redis restarted. */
+export const readOnceRedisIsBack = (base: string, path: string) =>
+  until(
+    async () => {
+      const r = await read(base, path);
+      return r.cache === "bypass" ? undefined : r;
+    },
+    30_000,
+    "Redis back on the read path",
+  );
 
 export async function insertUser(sql: Sql, name: string, createdAt?: string): Promise<string> {
   const id = crypto.randomUUID();
