@@ -8,13 +8,13 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { until } from "../services/infra/until.ts";
 import { getOperation } from "../services/shared/operations.ts";
 import { dlqHeaders } from "../services/shared/writes.ts";
 import { type NatsServer, startNats } from "../services/testing/nats.ts";
 import { type PostgresServer, startPostgres, type TestDatabase } from "../services/testing/postgres.ts";
 import { type RunningService, startService } from "../services/testing/service.ts";
 import { applyStreams } from "../services/testing/streams.ts";
-import { until } from "../services/testing/write-path.ts";
 import { listDeadLetters, replayDeadLetter } from "./dlq.ts";
 
 const test = suite("dead letters");

@@ -9,10 +9,9 @@ import { type JetStreamManager, jetstream, jetstreamManager, type StoredMsg } fr
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { connectTo } from "../services/infra/reconcile/mod.ts";
 import { color } from "../services/infra/term.ts";
-import { dlqHeaders, replyToHeader } from "../services/shared/writes.ts";
+import { dlqHeaders, dlqStream, replyToHeader } from "../services/shared/writes.ts";
+import { parseCommandLine } from "./lib/args.ts";
 import { localUrls } from "./lib/stack-config.ts";
-
-export const dlqStream = "WRITES_DLQ";
 
 export interface DeadLetter {
   seq: number;
@@ -88,10 +87,12 @@ function print(l: DeadLetter): void {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const args = process.argv.slice(2);
-  const at = args.indexOf("--server");
-  const server = at >= 0 ? args[at + 1]! : (process.env.NATS_URL ?? localUrls().natsUrl);
-  const [command, ...rest] = args.filter((_, i) => i !== at && i !== at + 1);
+  const { values, positionals } = parseCommandLine(
+    { allowPositionals: true, options: { server: { type: "string" }, all: { type: "boolean" } } },
+    "usage: tsx ops/dlq.ts list | replay <seq> [<seq> …] | replay --all  [--server nats://…]",
+  );
+  const server = values.server ?? process.env.NATS_URL ?? localUrls().natsUrl;
+  const [command, ...rest] = positionals;
   const nc = await connectTo(server);
   try {
     const jsm = await jetstreamManager(nc);
@@ -100,7 +101,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       for (const l of letters) print(l);
       console.log(`${letters.length} dead letter(s) in ${dlqStream}`);
     } else if (command === "replay") {
-      const seqs = rest.includes("--all")
+      const seqs = values.all
         ? (await listDeadLetters(jsm)).map((l) => l.seq)
         : rest.map((s) => {
             const n = Number(s);

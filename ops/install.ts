@@ -20,8 +20,11 @@ import {
   tools,
 } from "../services/infra/tools.ts";
 import { versions } from "../services/infra/versions.ts";
+import { parseCommandLine } from "./lib/args.ts";
 
-const checkOnly = process.argv.includes("--check");
+const checkOnly =
+  parseCommandLine({ options: { check: { type: "boolean" } } }, "usage: tsx ops/install.ts [--check]").values
+    .check === true;
 
 /** Debian packages and the program each must provide. */
 const aptPackages: Record<string, () => string> = {

@@ -3,9 +3,14 @@
 //   tsx ops/migrate.ts [DATABASE_URL]     (default: the local stack's database)
 import postgres from "postgres";
 import { migrate } from "../services/infra/migrate.ts";
+import { parseCommandLine } from "./lib/args.ts";
 import { localUrls } from "./lib/stack-config.ts";
 
-const url = process.argv[2] ?? process.env.MIGRATE_DATABASE_URL ?? localUrls().adminDatabaseUrl;
+const { positionals } = parseCommandLine(
+  { allowPositionals: true, options: {} },
+  "usage: tsx ops/migrate.ts [DATABASE_URL]",
+);
+const url = positionals[0] ?? process.env.MIGRATE_DATABASE_URL ?? localUrls().adminDatabaseUrl;
 const sql = postgres(url, { onnotice: () => {}, max: 1, connect_timeout: 5 });
 try {
   const { applied, total } = await migrate(sql, { log: (l) => console.log(`[migrate] ${l}`) });

@@ -18,6 +18,8 @@ import { portInUse } from "../services/infra/probe.ts";
 import { run } from "../services/infra/proc.ts";
 import { connectTo, loadSpecFile, reconcile } from "../services/infra/reconcile/mod.ts";
 import { color, fail, say, seconds, warn } from "../services/infra/term.ts";
+import { DeadlineError, until } from "../services/infra/until.ts";
+import { parseCommandLine } from "./lib/args.ts";
 import { localUrls, stackDirs, stackPorts, standardPorts } from "./lib/stack-config.ts";
 import { databaseName, type Group, localUrlFor, type StackProc, stackProcs } from "./lib/stack-procs.ts";
 import { Supervisor } from "./lib/supervisor.ts";
@@ -56,18 +58,23 @@ const portVariable: Record<string, string> = {
 async function waitReady(p: StackProc, exited: () => boolean): Promise<void> {
   const started = performance.now();
   let lastNote = started;
-  while (!(await p.ready())) {
-    if (exited()) {
-      throw new StackError(`${p.name} exited during start-up: see ${logFile(p.name)} (or the lines above)`);
-    }
-    if (performance.now() - started > p.readyTimeoutMs) {
-      throw new StackError(`${p.name} not ready after ${p.readyTimeoutMs / 1000}s: see ${logFile(p.name)}`);
-    }
+  const ready = async () => {
+    if (await p.ready()) return true;
     if (performance.now() - lastNote > 3000) {
       say("stack", `waiting for ${p.name} ${color.dim(seconds(started))}`);
       lastNote = performance.now();
     }
-    await new Promise((r) => setTimeout(r, 100));
+    return false;
+  };
+  const gone = () =>
+    exited()
+      ? new StackError(`${p.name} exited during start-up: see ${logFile(p.name)} (or the lines above)`)
+      : undefined;
+  try {
+    await until(ready, p.readyTimeoutMs, p.name, { intervalMs: 100, giveUp: gone });
+  } catch (err) {
+    if (!(err instanceof DeadlineError)) throw err;
+    throw new StackError(`${p.name} not ready after ${p.readyTimeoutMs / 1000}s: see ${logFile(p.name)}`);
   }
   say("stack", `${color.green("ready")} ${p.name} ${color.dim(seconds(started))}`);
 }
@@ -147,21 +154,37 @@ function buildWebIfPresent(): Promise<unknown> | undefined {
   });
 }
 
-/** Starts every process not already running, detached (supervisor per process, logs in .data/logs). */
-async function startDetached(procs: StackProc[]): Promise<void> {
-  mkdirSync(dirs.run, { recursive: true });
-  mkdirSync(dirs.logs, { recursive: true });
+/**
+ * Starts, group by group, every process not already running: `launch` starts one and returns
+ * whether it has exited for good; each must be ready before the next starts, and each group is
+ * followed by what the next one needs (database, migrations, streams).
+ */
+async function startAll(
+  procs: StackProc[],
+  launch: (p: StackProc, index: number) => () => boolean,
+  alreadyRunning: string,
+): Promise<void> {
   let group: Group | undefined;
-  for (const p of procs) {
+  for (const [i, p] of procs.entries()) {
     if (group && group !== p.group) await afterGroup(group);
     group = p.group;
     if (livePid(p.name)) {
-      say("stack", `${p.name} already running`);
+      say("stack", `${p.name} ${alreadyRunning}`);
       continue;
     }
     await checkPort(p);
     if (p.group === "edge") await buildWebIfPresent();
     await p.prepare?.();
+    await waitReady(p, launch(p, i));
+  }
+  if (group) await afterGroup(group);
+}
+
+/** Starts every process not already running, detached (supervisor per process, logs in .data/logs). */
+async function startDetached(procs: StackProc[]): Promise<void> {
+  mkdirSync(dirs.run, { recursive: true });
+  mkdirSync(dirs.logs, { recursive: true });
+  const launch = (p: StackProc) => {
     const log = openSync(logFile(p.name), "a");
     const child = spawn(
       process.execPath,
@@ -174,9 +197,9 @@ async function startDetached(procs: StackProc[]): Promise<void> {
     );
     child.unref();
     say("stack", `started ${p.name} ${color.dim(`(log ${logFile(p.name)})`)}`);
-    await waitReady(p, () => child.exitCode !== null);
-  }
-  if (group) await afterGroup(group);
+    return () => child.exitCode !== null;
+  };
+  await startAll(procs, launch, "already running");
 }
 
 /** `supervise <name>`: the detached parent of one process; SIGTERM stops it and removes the pid file. */
@@ -214,29 +237,19 @@ async function upForeground(procs: StackProc[]): Promise<void> {
   };
   process.on("SIGINT", stopAll);
   process.on("SIGTERM", stopAll);
-  let group: Group | undefined;
+  const launch = (p: StackProc, i: number) => {
+    const paint = palette[i % palette.length]!;
+    const sup = new Supervisor(p, (line) => console.log(`${paint(p.name.padEnd(width))} | ${line}`));
+    sup.start();
+    started.push(sup);
+    let exited = false;
+    sup.exited.then(() => {
+      exited = true;
+    });
+    return () => exited && !p.restart;
+  };
   try {
-    for (const [i, p] of procs.entries()) {
-      if (group && group !== p.group) await afterGroup(group);
-      group = p.group;
-      if (livePid(p.name)) {
-        say("stack", `${p.name} already running (detached); using it`);
-        continue;
-      }
-      await checkPort(p);
-      if (p.group === "edge") await buildWebIfPresent();
-      await p.prepare?.();
-      const paint = palette[i % palette.length]!;
-      const sup = new Supervisor(p, (line) => console.log(`${paint(p.name.padEnd(width))} | ${line}`));
-      sup.start();
-      started.push(sup);
-      let exited = false;
-      sup.exited.then(() => {
-        exited = true;
-      });
-      await waitReady(p, () => exited && !p.restart);
-    }
-    if (group) await afterGroup(group);
+    await startAll(procs, launch, "already running (detached); using it");
   } catch (err) {
     fail("stack", (err as Error).message);
     await stopAll();
@@ -253,8 +266,7 @@ async function down(): Promise<void> {
     const pid = livePid(p.name);
     if (!pid) continue;
     process.kill(pid, "SIGTERM");
-    const deadline = Date.now() + 20_000;
-    while (livePid(p.name) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await until(() => !livePid(p.name), 20_000, `${p.name} to stop`, { intervalMs: 100 }).catch(() => {});
     if (livePid(p.name)) {
       warn("stack", `${p.name} did not stop in 20s; killing it`);
       process.kill(-pid, "SIGKILL");
@@ -299,7 +311,11 @@ function dockerAvailable(): boolean {
 }
 
 async function main(): Promise<void> {
-  const [command = "status", ...rest] = process.argv.slice(2);
+  const { values, positionals } = parseCommandLine(
+    { allowPositionals: true, options: { detach: { type: "boolean", short: "d" } } },
+    "usage: tsx ops/stack.ts dev | up [-d] | down | clean | status | logs [name ...]",
+  );
+  const [command = "status", ...rest] = positionals;
   const t = performance.now();
   switch (command) {
     case "dev": {
@@ -313,7 +329,7 @@ async function main(): Promise<void> {
       return;
     }
     case "up": {
-      const detached = rest.includes("-d") || rest.includes("--detach");
+      const detached = values.detach === true;
       if (process.env.JPW_NATIVE !== "1" && dockerAvailable()) {
         say(
           "stack",

@@ -12,6 +12,8 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { root } from "../services/infra/paths.ts";
 import { color } from "../services/infra/term.ts";
+import { until } from "../services/infra/until.ts";
+import { parseCommandLine } from "./lib/args.ts";
 
 interface Outcome {
   name: string;
@@ -22,10 +24,12 @@ interface Outcome {
   problems: string[];
 }
 
-const args = process.argv.slice(2);
-const runChecks = !args.includes("--no-checks");
-const unitOnly = args.includes("--unit");
-const filters = args.filter((a) => !a.startsWith("--"));
+const { values, positionals: filters } = parseCommandLine(
+  { allowPositionals: true, options: { "no-checks": { type: "boolean" }, unit: { type: "boolean" } } },
+  "usage: tsx ops/test.ts [--no-checks] [--unit] [word ...]",
+);
+const runChecks = values["no-checks"] !== true;
+const unitOnly = values.unit === true;
 const jobs = Math.max(1, Number(process.env.JPW_TEST_JOBS ?? 2));
 const fileTimeoutMs = Number(process.env.JPW_TEST_TIMEOUT_S ?? 900) * 1000;
 const runDir = join(tmpdir(), `jpw-test-${process.pid}`);
@@ -77,7 +81,7 @@ function runIsolated(
     child.on("close", async (code) => {
       clearTimeout(timer);
       // Give children a moment to finish dying after their parent's exit handler killed them.
-      for (let i = 0; i < 40 && alive(child.pid!); i++) await new Promise((r) => setTimeout(r, 50));
+      await until(() => !alive(child.pid!), 2000, "the process group to end").catch(() => {});
       if (alive(child.pid!)) {
         problems.push(`${name} left processes running (killed now)`);
         try {

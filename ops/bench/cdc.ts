@@ -6,18 +6,24 @@
 //
 //   tsx ops/bench/cdc.ts [--changes 1000]        (JPW_BENCH_CDC_POLL_MS to try other poll intervals)
 import postgres from "postgres";
+import { versions } from "../../services/infra/versions.ts";
+import { debeziumDefaults } from "../../services/shared/cdc.ts";
 import { startDebezium } from "../../services/testing/debezium.ts";
 import { startNats } from "../../services/testing/nats.ts";
 import { startPostgres } from "../../services/testing/postgres.ts";
 import { startRedis } from "../../services/testing/redis.ts";
 import { startService } from "../../services/testing/service.ts";
 import { applyStreams } from "../../services/testing/streams.ts";
-import { flags } from "./lib.ts";
+import { parseCommandLine } from "../lib/args.ts";
 import { readEvents, say, summarize, writeArtifact } from "./read-lib.ts";
 
-const changes = Number(flags(process.argv.slice(2)).changes ?? 1000);
+const { values: opts } = parseCommandLine(
+  { options: { changes: { type: "string" } } },
+  "usage: tsx ops/bench/cdc.ts [--changes 1000]",
+);
+const changes = Number(opts.changes ?? 1000);
 const warmup = 100;
-const pollMs = Number(process.env.JPW_BENCH_CDC_POLL_MS ?? 10);
+const pollMs = Number(process.env.JPW_BENCH_CDC_POLL_MS ?? debeziumDefaults.pollMs);
 const started = Date.now();
 
 say("starting nats, postgres, redis");
@@ -93,7 +99,7 @@ const file = writeArtifact("cdc", {
   at: new Date().toISOString(),
   changes,
   warmup,
-  debezium: { version: "3.6.1.Final", pollIntervalMs: pollMs, coldStartMs },
+  debezium: { version: versions.debezium, pollIntervalMs: pollMs, coldStartMs },
   commitToInvalidatedMs: commitToInvalidated,
   // From the client's UPDATE call to the event arriving at the client: adds the commit round trip
   // and the SSE hop, an upper bound measured on one clock.

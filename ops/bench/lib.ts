@@ -15,24 +15,35 @@ export interface WrkResult {
   p90Us: number;
   p99Us: number;
   maxUs: number;
-  /** Answers by status, counted by the script's response() hook. */
-  s201: number;
-  s202: number;
-  other: number;
+  /** `status`: answers that were not 2xx or 3xx. */
   errors: { connect: number; read: number; write: number; status: number; timeout: number };
   /** requests / duration */
   rps: number;
 }
 
-/** Runs wrk with a Lua script whose done() prints one `WRK_RESULT {json}` line (see post-users.lua). */
-export async function runWrk(opts: {
+/** What post-users.lua adds: answers by status, counted by its response() hook. */
+export interface WriteWrkResult extends WrkResult {
+  s201: number;
+  s202: number;
+  other: number;
+}
+
+/** Requests that got no answer at all. */
+export const socketErrors = (r: WrkResult) =>
+  r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout;
+
+/**
+ * Runs wrk with a Lua script whose done() prints one `WRK_RESULT {json}` line (post-users.lua,
+ * wrkScript in read-lib.ts), so nothing is parsed out of wrk's human output.
+ */
+export async function runWrk<R extends WrkResult = WrkResult>(opts: {
   url: string;
   script: string;
   connections: number;
   durationS: number;
   threads?: number;
   args?: string[];
-}): Promise<WrkResult> {
+}): Promise<R> {
   const args = [
     `-t${opts.threads ?? 1}`,
     `-c${opts.connections}`,
@@ -47,8 +58,8 @@ export async function runWrk(opts: {
   const out = await capture(tools.wrk(), args);
   const line = out.split("\n").find((l) => l.startsWith("WRK_RESULT "));
   if (!line) throw new Error(`wrk printed no result:\n${out}`);
-  const r = JSON.parse(line.slice("WRK_RESULT ".length)) as Omit<WrkResult, "rps">;
-  return { ...r, rps: r.requests / (r.durationUs / 1e6) };
+  const r = JSON.parse(line.slice("WRK_RESULT ".length)) as Omit<R, "rps">;
+  return { ...r, rps: r.requests / (r.durationUs / 1e6) } as R;
 }
 
 /** Runs a command to its end and returns its output (stdout and stderr); rejects on a non-zero exit. */
@@ -305,19 +316,4 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** Flags like `--duration 10 --profile` into a record. */
-export function flags(argv: string[]): Record<string, string | true> {
-  const out: Record<string, string | true> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith("--")) continue;
-    const next = argv[i + 1];
-    if (next !== undefined && !next.startsWith("--")) {
-      out[a.slice(2)] = next;
-      i++;
-    } else out[a.slice(2)] = true;
-  }
-  return out;
 }

@@ -1,7 +1,6 @@
 // What only the read-path benchmarks (cdc.ts, read.ts) need: GET scripts for wrk, a latency
 // summary and a Server-Sent Events reader. The rest is in lib.ts.
-import { tools } from "../../services/infra/tools.ts";
-import { capture, percentile } from "./lib.ts";
+import { percentile } from "./lib.ts";
 
 export { percentile, writeArtifact } from "./lib.ts";
 
@@ -21,44 +20,10 @@ export function summarize(values: number[]) {
 
 export const say = (line: string) => console.log(`[bench] ${line}`);
 
-export interface WrkResult {
-  requests: number;
-  seconds: number;
-  rps: number;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-  errors: number;
-  non2xx: number;
-}
-
 /**
- * One wrk run. `script` is a Lua file (e.g. picking a random path per request); the summary comes
- * from wrk's done() callback as one JSON line, so nothing is parsed out of its human output.
+ * A wrk script that GETs a random one of `paths` and reports the summary runWrk reads (no
+ * response() hook: defining one makes wrk parse every answer, which costs throughput).
  */
-export function runWrk(o: {
-  url: string;
-  script: string;
-  connections: number;
-  threads: number;
-  seconds: number;
-}): Promise<WrkResult> {
-  return capture(tools.wrk(), [
-    `-t${o.threads}`,
-    `-c${o.connections}`,
-    `-d${o.seconds}s`,
-    "--latency",
-    "-s",
-    o.script,
-    o.url,
-  ]).then((out) => {
-    const line = out.split("\n").find((l) => l.startsWith("JSON "));
-    if (!line) throw new Error(`wrk printed no result:\n${out}`);
-    const r = JSON.parse(line.slice(5)) as Omit<WrkResult, "rps">;
-    return { ...r, rps: r.requests / r.seconds };
-  });
-}
-
-/** A wrk script that GETs a random one of `paths` and reports a JSON summary line. */
 export function wrkScript(paths: string[]): string {
   return `
 local paths = { ${paths.map((p) => JSON.stringify(p)).join(", ")} }
@@ -67,9 +32,9 @@ request = function()
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format('JSON {"requests":%d,"seconds":%f,"latencyP50Ms":%f,"latencyP99Ms":%f,"errors":%d,"non2xx":%d}\\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
+  io.write(string.format('WRK_RESULT {"requests":%d,"durationUs":%d,"p50Us":%d,"p90Us":%d,"p99Us":%d,"maxUs":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, e.connect, e.read, e.write, e.status, e.timeout))
 end
 `;
 }

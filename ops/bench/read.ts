@@ -13,10 +13,14 @@ import { makeTempDir } from "../../services/testing/process.ts";
 import { startRedis } from "../../services/testing/redis.ts";
 import { startService } from "../../services/testing/service.ts";
 import { applyStreams } from "../../services/testing/streams.ts";
-import { flags } from "./lib.ts";
-import { percentile, runWrk, say, type WrkResult, writeArtifact, wrkScript } from "./read-lib.ts";
+import { parseCommandLine } from "../lib/args.ts";
+import { runWrk, socketErrors, type WrkResult } from "./lib.ts";
+import { percentile, say, writeArtifact, wrkScript } from "./read-lib.ts";
 
-const opts = flags(process.argv.slice(2));
+const { values: opts } = parseCommandLine(
+  { options: { duration: { type: "string" }, rounds: { type: "string" } } },
+  "usage: tsx ops/bench/read.ts [--duration 8] [--rounds 3]",
+);
 const seconds = Number(opts.duration ?? 8);
 const rounds = Number(opts.rounds ?? 3);
 const users = 1000;
@@ -65,10 +69,10 @@ await check.text();
 if (check.headers.get("x-cache") !== "hit")
   throw new Error(`expected a cache hit, got ${check.headers.get("x-cache")}`);
 
-const run = (url: string) => runWrk({ url, script, connections, threads: 1, seconds });
+const run = (url: string, durationS = seconds) => runWrk({ url, script, connections, durationS });
 say("warming up both services");
-await runWrk({ url: reader.url, script, connections, threads: 1, seconds: 2 });
-await runWrk({ url: baseline.url, script, connections, threads: 1, seconds: 2 });
+await run(reader.url, 2);
+await run(baseline.url, 2);
 
 const results: { reader: WrkResult; baseline: WrkResult; ratio: number }[] = [];
 for (let r = 0; r < rounds; r++) {
@@ -78,14 +82,14 @@ for (let r = 0; r < rounds; r++) {
     ["reader", cached],
     ["baseline", direct],
   ] as const) {
-    if (w.errors || w.non2xx)
-      throw new Error(`${name}: ${w.errors} socket errors, ${w.non2xx} non-2xx answers`);
+    if (socketErrors(w) || w.errors.status)
+      throw new Error(`${name}: ${socketErrors(w)} socket errors, ${w.errors.status} non-2xx answers`);
   }
   const ratio = cached.rps / direct.rps;
   results.push({ reader: cached, baseline: direct, ratio });
   say(
-    `round ${r + 1}: reader ${cached.rps.toFixed(0)} req/s (p99 ${cached.latencyP99Ms.toFixed(2)} ms), ` +
-      `baseline ${direct.rps.toFixed(0)} req/s (p99 ${direct.latencyP99Ms.toFixed(2)} ms), ratio ${ratio.toFixed(2)}`,
+    `round ${r + 1}: reader ${cached.rps.toFixed(0)} req/s (p99 ${(cached.p99Us / 1000).toFixed(2)} ms), ` +
+      `baseline ${direct.rps.toFixed(0)} req/s (p99 ${(direct.p99Us / 1000).toFixed(2)} ms), ratio ${ratio.toFixed(2)}`,
   );
 }
 const ratio = percentile(

@@ -14,13 +14,13 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { artifactsDir, root } from "../../services/infra/paths.ts";
+import { until } from "../../services/infra/until.ts";
 import { startNats } from "../../services/testing/nats.ts";
 import { startPostgres } from "../../services/testing/postgres.ts";
 import { type RunningService, startService } from "../../services/testing/service.ts";
 import { applyStreams } from "../../services/testing/streams.ts";
-import { until } from "../../services/testing/write-path.ts";
+import { parseCommandLine } from "../lib/args.ts";
 import {
-  flags,
   type LatencySummary,
   mainThreadProfile,
   measureCpu,
@@ -28,12 +28,24 @@ import {
   round,
   runWrk,
   singleClient,
+  socketErrors,
   summarizeProfile,
-  type WrkResult,
+  type WriteWrkResult,
   writeArtifact,
 } from "./lib.ts";
 
-const opts = flags(process.argv.slice(2));
+const { values: opts } = parseCommandLine(
+  {
+    options: {
+      duration: { type: "string" },
+      connections: { type: "string" },
+      rounds: { type: "string" },
+      single: { type: "string" },
+      profile: { type: "boolean" },
+    },
+  },
+  "usage: tsx ops/bench/write.ts [--duration 10] [--connections 64] [--rounds 1] [--single 2000] [--profile]",
+);
 const durationS = Number(opts.duration ?? 10);
 const connections = Number(opts.connections ?? 64);
 const rounds = Number(opts.rounds ?? 1);
@@ -94,7 +106,7 @@ for (const s of [consumer, producer])
 
 let runId = 0;
 const load = (url: string, seconds: number) =>
-  runWrk({ url, script, connections, durationS: seconds, args: [`r${++runId}`] });
+  runWrk<WriteWrkResult>({ url, script, connections, durationS: seconds, args: [`r${++runId}`] });
 
 say("warming up (3 s each)");
 await load(baseline.url, 3);
@@ -107,8 +119,8 @@ const pids = {
   postgres: pg.pid,
   baseline: baseline.proc.pid,
 };
-const baselineRuns: WrkResult[] = [];
-const pipelineRuns: WrkResult[] = [];
+const baselineRuns: WriteWrkResult[] = [];
+const pipelineRuns: WriteWrkResult[] = [];
 const cpu: Record<string, number>[] = [];
 const baselineCpu: Record<string, number>[] = [];
 for (let r = 1; r <= rounds; r++) {
@@ -167,7 +179,7 @@ const profiles = profile
     )
   : undefined;
 
-const pick = (runs: WrkResult[]) => {
+const pick = (runs: WriteWrkResult[]) => {
   return {
     rps: round(median(runs.map((r) => r.rps)), 0),
     p50Ms: round(median(runs.map((r) => r.p50Us)) / 1000, 2),
@@ -178,10 +190,7 @@ const pick = (runs: WrkResult[]) => {
       202: runs.reduce((n, r) => n + r.s202, 0),
       other: runs.reduce((n, r) => n + r.other, 0),
     },
-    socketErrors: runs.reduce(
-      (n, r) => n + r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout,
-      0,
-    ),
+    socketErrors: runs.reduce((n, r) => n + socketErrors(r), 0),
   };
 };
 const b = pick(baselineRuns);

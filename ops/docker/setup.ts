@@ -8,7 +8,7 @@ import postgres from "postgres";
 import { debeziumConfig } from "../../services/infra/debezium.ts";
 import { migrate } from "../../services/infra/migrate.ts";
 import { connectTo, loadSpecFile, reconcile } from "../../services/infra/reconcile/mod.ts";
-import { loadConfig } from "../../services/shared/config.ts";
+import { loadConfig, port } from "../../services/shared/config.ts";
 
 const Env = type({
   "+": "delete",
@@ -17,7 +17,7 @@ const Env = type({
   CDC_DATABASE_URL: "string",
   DEBEZIUM_CONFIG_FILE: "string",
   DEBEZIUM_OFFSETS_FILE: "string",
-  DEBEZIUM_HTTP_PORT: "string.integer.parse = '8080'",
+  DEBEZIUM_HTTP_PORT: port(8080),
 });
 
 const env = loadConfig(Env);

@@ -9,8 +9,16 @@ import { type DebeziumRun, debeziumReady, prepareDebeziumRun } from "../../servi
 import { root } from "../../services/infra/paths.ts";
 import { httpOk, redisPing } from "../../services/infra/probe.ts";
 import { run } from "../../services/infra/proc.ts";
-import { initdbArgs, natsConfig, postgresArgs, redisArgs } from "../../services/infra/server-config.ts";
+import {
+  initdbArgs,
+  natsConfig,
+  postgresArgs,
+  postgresOwner,
+  redisArgs,
+} from "../../services/infra/server-config.ts";
+import { serviceCommand } from "../../services/infra/service-command.ts";
 import { tools } from "../../services/infra/tools.ts";
+import { debeziumHealthUrl } from "../../services/shared/cdc.ts";
 import { databaseName, localUrls, stackDirs, stackPorts } from "./stack-config.ts";
 import type { ProcSpec } from "./supervisor.ts";
 
@@ -27,33 +35,11 @@ export interface StackProc extends ProcSpec {
   prepare?(): Promise<void>;
 }
 
-interface Owner {
-  uid: number;
-  gid: number;
-}
-
-async function postgresOwner(): Promise<Owner | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const id = async (flag: string) => Number((await run("id", [flag, "postgres"], { prefix: false }))[0]);
-  try {
-    return { uid: await id("-u"), gid: await id("-g") };
-  } catch {
-    throw new Error("Postgres refuses to run as root and there is no `postgres` user: run `just setup`");
-  }
-}
-
-/** Which runtime runs our TypeScript services: JPW_RUNTIME=deno to use Deno. */
-function serviceCommand(entry: string): { cmd: string; args: string[] } {
-  return process.env.JPW_RUNTIME === "deno"
-    ? { cmd: join(root, "node_modules", ".bin", "deno"), args: ["run", "-A", "--quiet", entry] }
-    : { cmd: process.execPath, args: ["--import", "tsx", entry] };
-}
-
 export async function stackProcs(): Promise<StackProc[]> {
   const ports = stackPorts();
   const dirs = stackDirs();
   const urls = localUrls();
-  const owner = await postgresOwner();
+  const owner = postgresOwner();
   const pgData = join(dirs.postgres, "data");
   const pgSocket = join(dirs.postgres, "socket");
 
@@ -135,7 +121,8 @@ export async function stackProcs(): Promise<StackProc[]> {
       group: "app",
       name,
       port,
-      ...serviceCommand(entry),
+      // JPW_RUNTIME=deno runs the services under Deno.
+      ...serviceCommand(process.env.JPW_RUNTIME === "deno" ? "deno" : "node", entry),
       cwd: root,
       env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), NATS_URL: urls.natsUrl, ...env },
       restart: true,
@@ -152,7 +139,7 @@ export async function stackProcs(): Promise<StackProc[]> {
       REDIS_URL: urls.redisUrl,
       PRODUCER_URL: `http://127.0.0.1:${ports.producer}`,
       CONSUMER_URL: `http://127.0.0.1:${ports.consumer}`,
-      DEBEZIUM_HEALTH_URL: `http://127.0.0.1:${ports.debezium}/q/health`,
+      DEBEZIUM_HEALTH_URL: debeziumHealthUrl(ports.debezium),
     }),
   );
 
@@ -220,7 +207,7 @@ function debeziumProc(httpPort: number): StackProc {
     cwd: run?.cwd ?? dirs.debezium,
     env: run?.env ?? process.env,
     restart: true,
-    reach: [`health http://127.0.0.1:${httpPort}/q/health`, `slot ${localSlot}`],
+    reach: [`health ${debeziumHealthUrl(httpPort)}`, `slot ${localSlot}`],
     ready: async () => {
       const sql = postgres(urls.adminDatabaseUrl, { max: 1, connect_timeout: 2, onnotice: () => {} });
       try {

@@ -10,14 +10,11 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { Sql } from "postgres";
+import { cdcHeartbeatSubject, cdcStream, debeziumDefaults, debeziumHealthUrl } from "../shared/cdc.ts";
 import { root } from "./paths.ts";
 import { debeziumHome, tools } from "./tools.ts";
 
 export const debeziumTemplate = join(root, "debezium", "application.properties");
-
-/** Debezium publishes its heartbeats here (`topic.heartbeat.prefix` + `.` + `topic.prefix`). */
-export const heartbeatSubject = "cdc.heartbeat.cdc";
-export const cdcStream = "CDC";
 
 export interface DebeziumRunOptions {
   /** Folder of this run: config/, offsets.dat and nothing else. Created when missing; kept across restarts. */
@@ -77,8 +74,8 @@ export function debeziumConfig(
     pgPassword: decodeURIComponent(db.password),
     pgDatabase: db.pathname.slice(1),
     slot: o.slot,
-    heartbeatMs: o.heartbeatMs ?? 1000,
-    pollMs: o.pollMs ?? 10,
+    heartbeatMs: o.heartbeatMs ?? debeziumDefaults.heartbeatMs,
+    pollMs: o.pollMs ?? debeziumDefaults.pollMs,
     offsetsFile: o.offsetsFile,
     httpPort: o.httpPort,
     httpHost: o.httpHost ?? "127.0.0.1",
@@ -121,7 +118,7 @@ export function prepareDebeziumRun(o: DebeziumRunOptions): DebeziumRun {
     env: { ...process.env, JAVA_HOME: javaHome },
     configFile,
     offsetsFile,
-    healthUrl: `http://127.0.0.1:${o.httpPort}/q/health`,
+    healthUrl: debeziumHealthUrl(o.httpPort),
   };
 }
 
@@ -166,7 +163,7 @@ export async function debeziumReady(o: {
   }
   try {
     const jsm = await jetstreamManager(nc, { timeout: 2000 });
-    const last = await jsm.streams.getMessage(cdcStream, { last_by_subj: heartbeatSubject });
+    const last = await jsm.streams.getMessage(cdcStream, { last_by_subj: cdcHeartbeatSubject });
     const lastEventAt = last ? new Date(last.time) : undefined;
     const fresh = lastEventAt !== undefined && (!o.since || lastEventAt >= o.since);
     return {
@@ -175,7 +172,7 @@ export async function debeziumReady(o: {
       ...(lastEventAt ? { lastEventAt } : {}),
       detail: fresh
         ? `slot ${o.slot} active, heartbeat at ${lastEventAt!.toISOString()}`
-        : `slot ${o.slot} active, no heartbeat on ${heartbeatSubject} yet`,
+        : `slot ${o.slot} active, no heartbeat on ${cdcHeartbeatSubject} yet`,
     };
   } catch (err) {
     return { ready: false, slotActive, detail: `cannot read stream ${cdcStream}: ${(err as Error).message}` };

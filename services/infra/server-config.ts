@@ -1,5 +1,6 @@
 // How each server is configured, shared by the test harness (ephemeral servers) and the local
 // stack (persistent ones), so tests run against the same settings people run.
+import { spawnSync } from "node:child_process";
 
 export interface NatsConfigOptions {
   /** -1 lets the server pick a free port and report it in the ports file. */
@@ -55,6 +56,25 @@ export function postgresArgs(o: PostgresOptions): string[] {
     ...(o.ephemeral ? { fsync: "off", full_page_writes: "off" } : {}),
   };
   return ["-D", o.dataDir, ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`])];
+}
+
+/** Who a Postgres process runs as: a uid and gid for spawn(). */
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** The `postgres` system user when we are root (Postgres refuses to run as root), else ourselves. */
+export function postgresOwner(): Owner | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = spawnSync("id", ["-u", "postgres"], { encoding: "utf8" });
+  const gid = spawnSync("id", ["-g", "postgres"], { encoding: "utf8" });
+  if (uid.status !== 0 || gid.status !== 0) {
+    throw new Error(
+      "Postgres refuses to run as root and there is no `postgres` user: install the Debian package postgresql (`just setup`)",
+    );
+  }
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
 export const initdbArgs = (dataDir: string) => [

@@ -10,7 +10,9 @@
 //   t: before and after null, one event per truncated table
 // A primary-key UPDATE arrives as d (old id) + c (new id).
 import { type } from "arktype";
-import type { Invalidation, Table } from "./keys.ts";
+import { cdcHeartbeatPrefix, cdcTablePrefix } from "../shared/cdc.ts";
+import { Table } from "../shared/writes.ts";
+import type { Invalidation } from "./keys.ts";
 
 const uuid = "string.uuid";
 
@@ -50,20 +52,18 @@ export type ParsedChange =
   | { kind: "ignored"; reason: string }
   | { kind: "malformed"; table?: Table; reason: string };
 
-const subjectPrefix = "cdc.public.";
-
 function tableOf(subject: string): Table | "other" | undefined {
-  if (!subject.startsWith(subjectPrefix)) return undefined;
-  const t = subject.slice(subjectPrefix.length);
-  return t === "users" || t === "orders" ? t : "other";
+  if (!subject.startsWith(cdcTablePrefix)) return undefined;
+  const t = subject.slice(cdcTablePrefix.length);
+  return Table.allows(t) ? t : "other";
 }
 
 export function parseChange(subject: string, payload: Uint8Array | string): ParsedChange {
-  if (subject.startsWith("cdc.heartbeat.")) return { kind: "heartbeat" };
+  if (subject.startsWith(cdcHeartbeatPrefix)) return { kind: "heartbeat" };
   const table = tableOf(subject);
   if (table === undefined) return { kind: "ignored", reason: `subject ${subject} is not a table's` };
   if (table === "other")
-    return { kind: "ignored", reason: `no cache holds ${subject.slice(subjectPrefix.length)}` };
+    return { kind: "ignored", reason: `no cache holds ${subject.slice(cdcTablePrefix.length)}` };
   const malformed = (reason: string): ParsedChange => ({ kind: "malformed", table, reason });
 
   let raw: unknown;

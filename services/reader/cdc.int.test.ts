@@ -5,6 +5,7 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { until } from "../infra/until.ts";
 import type { InvalidationEvent } from "../shared/invalidation.ts";
 import { createLogger } from "../shared/log.ts";
 import { serve } from "../shared/runtime.ts";
@@ -15,7 +16,7 @@ import { startRedis } from "../testing/redis.ts";
 import { applyStreams } from "../testing/streams.ts";
 import { createReader } from "./app.ts";
 import { connectRedis } from "./redis.ts";
-import { insertOrder, insertUser, read, waitFor } from "./test-kit.ts";
+import { insertOrder, insertUser, read, readOnceRedisIsBack } from "./test-kit.ts";
 
 const nats = await startNats({ own: true });
 await applyStreams(nats.url);
@@ -49,7 +50,7 @@ reader.feed.listen((e) => events.push(e));
 /** Resolves with the first applied invalidation (from now on) that matches. */
 function invalidation(what: string, pred: (e: InvalidationEvent) => boolean, timeoutMs = 30_000) {
   const from = events.length;
-  return waitFor(what, () => events.slice(from).find(pred), timeoutMs);
+  return until(() => events.slice(from).find(pred), timeoutMs, what);
 }
 
 /** Reads twice so the path is cached, and checks the second read was a hit. */
@@ -232,11 +233,15 @@ cdc("changes made while Debezium is stopped are all invalidated once it runs aga
   const from = events.length;
   await debezium.start();
   console.log(`debezium streaming again after ${debezium.lastStartMs} ms (warm restart)`);
-  await waitFor("all three changes", () => {
-    const later = events.slice(from);
-    const has = (op: string, id: string) => later.some((e) => e.op === op && e.ids.includes(id));
-    return has("u", a) && has("d", b) && has("c", c) ? true : undefined;
-  });
+  await until(
+    () => {
+      const later = events.slice(from);
+      const has = (op: string, id: string) => later.some((e) => e.op === op && e.ids.includes(id));
+      return has("u", a) && has("d", b) && has("c", c);
+    },
+    30_000,
+    "all three changes",
+  );
   // At-least-once: a restart may publish the last batch again (harmless: invalidation is idempotent).
   const replayed = events.slice(from).filter((e) => e.ids.some((id) => id === a || id === b || id === c));
   console.log(`after the restart: ${replayed.length} invalidations for 3 changes`);
@@ -259,18 +264,17 @@ cdc(
     assert.is(during.cache, "bypass");
     const failed = reader.invalidator!.status().failed;
     await sql`update users set name = 'Patient 2' where id = ${id}`;
-    await waitFor("the invalidator to nak while Redis is down", () =>
-      reader.invalidator!.status().failed > failed ? true : undefined,
+    await until(
+      () => reader.invalidator!.status().failed > failed,
+      30_000,
+      "the invalidator to nak while Redis is down",
     );
     // Reads during the outage see Postgres directly.
     assert.is((await read(base, `/api/users/${id}`)).body.name, "Patient 2");
     const seen = invalidation("the redelivered update", (e) => e.op === "u" && e.ids.includes(id));
     await redisServer.start();
     await seen;
-    const after = await waitFor("Redis back on the read path", async () => {
-      const r = await read(base, `/api/users/${id}`);
-      return r.cache === "bypass" ? undefined : r;
-    });
+    const after = await readOnceRedisIsBack(base, `/api/users/${id}`);
     assert.is(after.body.name, "Patient 2");
   },
 );

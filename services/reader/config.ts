@@ -1,9 +1,7 @@
 // The reader's environment. Defaults point at the local stack (ops/lib/stack-config.ts).
 import { type } from "arktype";
-import { logLevel, port } from "../shared/config.ts";
-
-const positiveInt = (fallback: number) =>
-  type("string.integer.parse").to("number.integer >= 1").default(String(fallback));
+import { cdcConsumer, cdcStream, debeziumHealthUrl } from "../shared/cdc.ts";
+import { logLevel, port, positiveInt } from "../shared/config.ts";
 
 export const ReaderEnv = type({
   "+": "delete",
@@ -22,11 +20,11 @@ export const ReaderEnv = type({
   /** Redelivery delay of an invalidation Redis could not apply. */
   INVALIDATION_RETRY_MS: positiveInt(1000),
   PG_POOL_MAX: positiveInt(10),
-  CDC_STREAM: "string = 'CDC'",
-  CDC_CONSUMER: "string = 'cache-invalidator'",
+  CDC_STREAM: type("string").default(cdcStream),
+  CDC_CONSUMER: type("string").default(cdcConsumer),
   PRODUCER_URL: "string = 'http://127.0.0.1:13001'",
   CONSUMER_URL: "string = 'http://127.0.0.1:13003'",
   /** Debezium Server's Quarkus health URL for /api/system; `none` leaves it out. */
-  DEBEZIUM_HEALTH_URL: "string = 'http://127.0.0.1:13080/q/health'",
+  DEBEZIUM_HEALTH_URL: type("string").default(debeziumHealthUrl(13080)),
 });
 export type ReaderConfig = typeof ReaderEnv.infer;

@@ -13,9 +13,7 @@
 // Invalidating = giving the generation keys new tokens, so every data key filled before becomes
 // unreachable at once (whole list scopes, all pages, a whole table), and a fill that raced with the
 // invalidation writes a key nobody reads (the fill script also refuses it). Old data keys expire by TTL.
-
-export type Table = "users" | "orders";
-export const tables: readonly Table[] = ["users", "orders"];
+import type { Table } from "../shared/writes.ts";
 
 export type Scope =
   | { kind: "user"; id: string }

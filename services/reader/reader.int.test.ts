@@ -6,9 +6,12 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { until } from "../infra/until.ts";
+import { cdcSubject } from "../shared/cdc.ts";
 import { createLogger } from "../shared/log.ts";
 import { operationsBucket, putOperation } from "../shared/operations.ts";
 import { serve } from "../shared/runtime.ts";
+import type { Table } from "../shared/writes.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { startRedis } from "../testing/redis.ts";
@@ -16,7 +19,7 @@ import { type Runtime, startService } from "../testing/service.ts";
 import { applyStreams } from "../testing/streams.ts";
 import { createReader } from "./app.ts";
 import { connectRedis } from "./redis.ts";
-import { insertOrder, insertUser, read, waitFor } from "./test-kit.ts";
+import { insertOrder, insertUser, read, readOnceRedisIsBack } from "./test-kit.ts";
 
 const nats = await startNats();
 await applyStreams(nats.url);
@@ -40,7 +43,7 @@ const server = await serve(reader.handler, { port: 0, hostname: "127.0.0.1" });
 const base = server.url;
 
 /** Publishes a change event on cdc.public.<table>, shaped like Debezium's. */
-async function publishChange(table: "users" | "orders", op: string, before: unknown, after: unknown) {
+async function publishChange(table: Table, op: string, before: unknown, after: unknown) {
   const now = Date.now();
   const event = {
     before,
@@ -49,7 +52,7 @@ async function publishChange(table: "users" | "orders", op: string, before: unkn
     op,
     ts_ms: now,
   };
-  await js.publish(`cdc.public.${table}`, JSON.stringify(event));
+  await js.publish(cdcSubject(table), JSON.stringify(event));
 }
 
 const invalidated = (pred: (e: { op: string; ids: string[]; scopes: string[] }) => boolean) =>
@@ -282,7 +285,7 @@ routes("/api/events streams each applied invalidation with its commit latency", 
   assert.type(event.latencyMs, "number");
   assert.type(event.commitTs, "string");
   // The server noticed the disconnect.
-  await waitFor("the SSE client to be dropped", () => (reader.feed.size === 0 ? true : undefined), 5000);
+  await until(() => reader.feed.size === 0, 5000, "the SSE client to be dropped");
 });
 
 routes(
@@ -299,17 +302,18 @@ routes(
     const failedBefore = reader.invalidator!.status().failed;
     const appliedBefore = reader.invalidator!.status().applied;
     await publishChange("users", "u", null, { id, name: "Margaret H", email: "m@example.com" });
-    await waitFor("a nak while Redis is down", () =>
-      reader.invalidator!.status().failed > failedBefore ? true : undefined,
+    await until(
+      () => reader.invalidator!.status().failed > failedBefore,
+      30_000,
+      "a nak while Redis is down",
     );
     await redisServer.start();
-    await waitFor("the redelivered invalidation to be applied", () =>
-      reader.invalidator!.status().applied > appliedBefore ? true : undefined,
+    await until(
+      () => reader.invalidator!.status().applied > appliedBefore,
+      30_000,
+      "the redelivered invalidation to be applied",
     );
-    const after = await waitFor("Redis back on the read path", async () => {
-      const r = await read(base, `/api/users/${id}`);
-      return r.cache === "bypass" ? undefined : r;
-    });
+    const after = await readOnceRedisIsBack(base, `/api/users/${id}`);
     assert.is(after.status, 200);
   },
 );

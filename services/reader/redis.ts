@@ -21,7 +21,7 @@ export function connectRedis(
   redis.on("error", (err: Error) => {
     if (Date.now() - lastLog < 5000) return;
     lastLog = Date.now();
-    o.log?.warn("redis connection error", { error: err });
+    o.log?.warn("redis connection error", { err });
   });
   redis.on("ready", () => o.log?.info("redis ready"));
   return redis;

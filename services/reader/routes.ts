@@ -11,7 +11,7 @@ import type { Store } from "./store.ts";
 export interface ReadRoutesOptions {
   cache: Cache;
   store: Store;
-  /** reader_cache_requests_total{route, result} */
+  /** The cache outcome of every read, by route: hit, miss or bypass. */
   outcomes?: Counter;
 }
 
@@ -43,35 +43,37 @@ export function readRoutes(o: ReadRoutesOptions): [string, string, RouteHandler]
     return textResponse(body, { headers: { "content-type": "application/json", "x-cache": cache } });
   };
 
+  /** A whole table's list, newest first: its scope is the table (never a 404). */
+  const list =
+    (table: "users" | "orders"): RouteHandler =>
+    (_req, _params, url) => {
+      const { limit, cursor, after } = pageParams(url);
+      return answer(
+        table,
+        { kind: table },
+        pageVariant(limit, cursor),
+        () => o.store[table](limit, after),
+        () => new NotFoundError("unreachable"),
+      );
+    };
+
+  /** One row by its id: its own scope, a 404 naming the kind when it does not exist. */
+  const entity =
+    (kind: "user" | "order"): RouteHandler =>
+    (_req, params) => {
+      const id = idParam(params, kind);
+      return answer(
+        kind,
+        { kind, id },
+        "",
+        () => o.store[kind](id),
+        () => new NotFoundError(`no ${kind} ${id}`, `${kind}-not-found`),
+      );
+    };
+
   return [
-    [
-      "GET",
-      "/api/users",
-      (_req, _p, url) => {
-        const { limit, cursor, after } = pageParams(url);
-        return answer(
-          "users",
-          { kind: "users" },
-          pageVariant(limit, cursor),
-          () => o.store.users(limit, after),
-          () => new NotFoundError("unreachable"),
-        );
-      },
-    ],
-    [
-      "GET",
-      "/api/users/:id",
-      (_req, params) => {
-        const id = idParam(params, "user");
-        return answer(
-          "user",
-          { kind: "user", id },
-          "",
-          () => o.store.user(id),
-          () => new NotFoundError(`no user ${id}`, "user-not-found"),
-        );
-      },
-    ],
+    ["GET", "/api/users", list("users")],
+    ["GET", "/api/users/:id", entity("user")],
     [
       "GET",
       "/api/users/:id/orders",
@@ -87,33 +89,7 @@ export function readRoutes(o: ReadRoutesOptions): [string, string, RouteHandler]
         );
       },
     ],
-    [
-      "GET",
-      "/api/orders",
-      (_req, _p, url) => {
-        const { limit, cursor, after } = pageParams(url);
-        return answer(
-          "orders",
-          { kind: "orders" },
-          pageVariant(limit, cursor),
-          () => o.store.orders(limit, after),
-          () => new NotFoundError("unreachable"),
-        );
-      },
-    ],
-    [
-      "GET",
-      "/api/orders/:id",
-      (_req, params) => {
-        const id = idParam(params, "order");
-        return answer(
-          "order",
-          { kind: "order", id },
-          "",
-          () => o.store.order(id),
-          () => new NotFoundError(`no order ${id}`, "order-not-found"),
-        );
-      },
-    ],
+    ["GET", "/api/orders", list("orders")],
+    ["GET", "/api/orders/:id", entity("order")],
   ];
 }

@@ -4,6 +4,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { ReadinessCheck } from "../shared/health.ts";
 import { json, type RouteHandler } from "../shared/http.ts";
+import { dlqStream } from "../shared/writes.ts";
 import type { InvalidatorStatus } from "./invalidator.ts";
 
 export interface SystemOptions {
@@ -100,7 +101,7 @@ export function systemRoute(o: SystemOptions): RouteHandler {
         (err: Error) => ({ streams: [], error: err.message }),
       ),
     ]);
-    const dlq = js.streams.find((s) => s.name === "WRITES_DLQ");
+    const dlq = js.streams.find((s) => s.name === dlqStream);
     return json({
       at: new Date().toISOString(),
       jetstream: js,

@@ -1,6 +1,7 @@
-// Helpers shared by the reader's test files: HTTP reads with their X-Cache outcome, deadlines,
-// and rows inserted the way the consumer writes them.
+// Helpers shared by the reader's test files: HTTP reads with their X-Cache outcome, and rows
+// inserted the way the consumer writes them.
 import type { Sql } from "postgres";
+import { until } from "../infra/until.ts";
 
 export interface Read {
   status: number;
@@ -19,27 +20,16 @@ export async function read(base: string, path: string): Promise<Read> {
   return { status: res.status, cache: res.headers.get("x-cache"), body, text };
 }
 
-/** Polls `check` until it returns a value (not undefined) or the deadline passes. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${(last as Error).message})` : ""}`,
+/** Reads `path` until it is answered through Redis again (not a bypass), after Redis restarted. */
+export const readOnceRedisIsBack = (base: string, path: string) =>
+  until(
+    async () => {
+      const r = await read(base, path);
+      return r.cache === "bypass" ? undefined : r;
+    },
+    30_000,
+    "Redis back on the read path",
   );
-}
 
 export async function insertUser(sql: Sql, name: string, createdAt?: string): Promise<string> {
   const id = crypto.randomUUID();

@@ -21,4 +21,6 @@ export const port = (fallback: number) =>
   type("string.integer.parse").to("0 <= number.integer <= 65535").default(String(fallback));
 export const nonNegativeInt = (fallback: number) =>
   type("string.integer.parse").to("number.integer >= 0").default(String(fallback));
+export const positiveInt = (fallback: number) =>
+  type("string.integer.parse").to("number.integer >= 1").default(String(fallback));
 export const logLevel = "'debug' | 'info' | 'warn' | 'error' = 'info'" as const;

@@ -64,9 +64,10 @@ export class MethodNotAllowedError extends AppError {
   readonly status = 405;
   readonly type = "method-not-allowed";
   readonly title = "Method not allowed";
-  constructor(message: string, allow: string[]) {
+  /** `allow`: the value of the Allow header, e.g. "GET, HEAD, OPTIONS". */
+  constructor(message: string, allow: string) {
     super(message);
-    this.headers.allow = allow.join(", ");
+    this.headers.allow = allow;
   }
 }
 

@@ -48,6 +48,10 @@ export interface ProblemBody {
   title: string;
   status: number;
   detail: string;
+  /** The write a problem concerns, when it concerns one. */
+  operationId?: string;
+  /** What is wrong with which field of a 400. */
+  errors?: FieldError[];
   [member: string]: unknown;
 }
 
@@ -165,7 +169,8 @@ interface Route {
 
 /**
  * A small router: `/api/users/:id` patterns, 404 and 405 as problems, and every thrown error mapped
- * by `problem()`. `onError` sees unexpected (non-AppError) errors for logging.
+ * by `problem()`. A GET route answers HEAD too; OPTIONS on a known path answers 204 with `Allow`
+ * and runs no handler. `onError` sees unexpected (non-AppError) errors for logging.
  */
 export function router(
   routes: [method: string, pattern: string, handler: RouteHandler][],
@@ -190,8 +195,11 @@ export function router(
         }
         return await r.handler(req, params, url);
       }
-      if (allowed.length)
-        throw new MethodNotAllowedError(`${req.method} is not allowed on ${url.pathname}`, allowed);
+      if (allowed.length) {
+        const allow = allowedMethods(allowed);
+        if (req.method === "OPTIONS") return new Response(null, { status: 204, headers: { allow } });
+        throw new MethodNotAllowedError(`${req.method} is not allowed on ${url.pathname}`, allow);
+      }
       throw new NotFoundError(`no route for ${req.method} ${url.pathname}`);
     } catch (err) {
       if (!(err instanceof AppError)) onError(err, req);
@@ -200,14 +208,36 @@ export function router(
   };
 }
 
+/** The `Allow` header of a path: its routes' methods, HEAD with GET, and OPTIONS. */
+function allowedMethods(methods: string[]): string {
+  const all = new Set(methods);
+  if (all.has("GET")) all.add("HEAD");
+  all.add("OPTIONS");
+  return [...all].join(", ");
+}
+
 function match(parts: string[], segments: string[]): Record<string, string> | undefined {
   if (parts.length !== segments.length) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i]!;
     const s = segments[i]!;
-    if (p.startsWith(":")) params[p.slice(1)] = decodeURIComponent(s);
+    if (p.startsWith(":")) params[p.slice(1)] = decodeSegment(s);
     else if (p !== s) return undefined;
   }
   return params;
+}
+
+/** A path parameter as text; a broken percent-encoding (`%FF`, `%zz`) is the client's error. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch (err) {
+    throw new ValidationError(
+      `the path segment "${segment.slice(0, 80)}" is not valid percent-encoded UTF-8`,
+      [],
+      "malformed-path",
+      { cause: err },
+    );
+  }
 }

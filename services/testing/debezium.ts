@@ -4,6 +4,7 @@
 import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { debeziumReady, prepareDebeziumRun } from "../infra/debezium.ts";
+import { DeadlineError, until } from "../infra/until.ts";
 import { freePort } from "./ports.ts";
 import type { TestDatabase } from "./postgres.ts";
 import { makeTempDir, NotReadyError, removeTempDir, ServerProcess } from "./process.ts";
@@ -55,7 +56,8 @@ export async function startDebezium(o: StartDebeziumOptions): Promise<DebeziumSe
       databaseUrl: o.db.urlAs("jpw_cdc"),
       slot,
       httpPort: await freePort(),
-      pollMs: o.pollMs ?? 10,
+      pollMs: o.pollMs,
+      // Twice the stack's rate: a start is ready at the first heartbeat.
       heartbeatMs: o.heartbeatMs ?? 500,
     });
     healthUrl = run.healthUrl;
@@ -70,24 +72,28 @@ export async function startDebezium(o: StartDebeziumOptions): Promise<DebeziumSe
     });
     proc = p;
     let detail = "";
-    while (Date.now() - started < timeoutMs) {
-      if (!p.running) throw new NotReadyError(`Debezium Server exited during start-up:\n${p.tail(60)}`);
+    const streaming = async () => {
       try {
         const r = await debeziumReady({ sql, slot, nc, since });
         detail = r.detail;
-        if (r.ready) {
-          lastStartMs = Date.now() - started;
-          return;
-        }
+        return r.ready;
       } catch (err) {
         detail = (err as Error).message;
+        return false;
       }
-      await new Promise((r) => setTimeout(r, 100));
+    };
+    const exited = () =>
+      p.running ? undefined : new NotReadyError(`Debezium Server exited during start-up:\n${p.tail(60)}`);
+    try {
+      await until(streaming, timeoutMs, "Debezium Server", { intervalMs: 100, giveUp: exited });
+    } catch (err) {
+      if (!(err instanceof DeadlineError)) throw err;
+      await p.stop(2000);
+      throw new NotReadyError(
+        `Debezium Server not streaming after ${timeoutMs} ms (${detail}):\n${p.tail(60)}`,
+      );
     }
-    await p.stop(2000);
-    throw new NotReadyError(
-      `Debezium Server not streaming after ${timeoutMs} ms (${detail}):\n${p.tail(60)}`,
-    );
+    lastStartMs = Date.now() - started;
   };
 
   const stop = async () => {
@@ -138,16 +144,21 @@ export async function startDebezium(o: StartDebeziumOptions): Promise<DebeziumSe
 
 /** The walsender of a stopped Debezium lingers for a moment: retry until the slot is inactive. */
 async function dropSlot(sql: postgres.Sql, slot: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const [row] = await sql<
-      { active: boolean }[]
-    >`select active from pg_replication_slots where slot_name = ${slot}`;
-    if (!row) return;
-    if (!row.active) {
-      await sql`select pg_drop_replication_slot(${slot})`;
-      return;
+  // Only an active slot is worth waiting for: a failing query (Postgres stopped) ends the wait at once.
+  const dropped = async (): Promise<boolean | Error> => {
+    try {
+      const [row] = await sql<
+        { active: boolean }[]
+      >`select active from pg_replication_slots where slot_name = ${slot}`;
+      if (row?.active) return false;
+      if (row) await sql`select pg_drop_replication_slot(${slot})`;
+      return true;
+    } catch (err) {
+      return err as Error;
     }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`replication slot ${slot} is still active`);
+  };
+  const outcome = await until(dropped, 10_000, `replication slot ${slot} to be inactive`, {
+    intervalMs: 100,
+  });
+  if (outcome instanceof Error) throw outcome;
 }

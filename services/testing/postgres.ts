@@ -4,10 +4,10 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { migrate } from "../infra/migrate.ts";
 import { run } from "../infra/proc.ts";
-import { initdbArgs, postgresArgs } from "../infra/server-config.ts";
+import { initdbArgs, postgresArgs, postgresOwner } from "../infra/server-config.ts";
 import { tools } from "../infra/tools.ts";
 import { onFreePort } from "./ports.ts";
-import { makeTempDir, postgresOwner, removeTempDir, ServerProcess, waitReady } from "./process.ts";
+import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.ts";
 
 export interface TestDatabase extends AsyncDisposable {
   name: string;

@@ -1,11 +1,13 @@
 // Child processes and temp folders owned by a test file. Every server the harness starts is
 // registered here, so a test that throws, or a process that exits early, still leaves nothing
 // running and no temp folder behind.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import type { Owner } from "../infra/server-config.ts";
+import { DeadlineError, until } from "../infra/until.ts";
 
 const live = new Set<ServerProcess>();
 const dirs = new Set<string>();
@@ -17,24 +19,6 @@ process.once("exit", () => {
 });
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => process.exit(130));
-}
-
-export interface Owner {
-  uid: number;
-  gid: number;
-}
-
-/** The `postgres` system user when we are root (Postgres refuses to run as root), else ourselves. */
-export function postgresOwner(): Owner | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const out = spawnSync("id", ["-u", "postgres"], { encoding: "utf8" });
-  const gid = spawnSync("id", ["-g", "postgres"], { encoding: "utf8" });
-  if (out.status !== 0 || gid.status !== 0) {
-    throw new Error(
-      "Postgres refuses to run as root and there is no `postgres` user: install the Debian package postgresql (`just setup`)",
-    );
-  }
-  return { uid: Number(out.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
 /** A temp folder removed by `removeTempDir` or, at the latest, when the process exits. */
@@ -140,21 +124,14 @@ export async function waitReady(
   check: () => Promise<boolean>,
   timeoutMs = 20_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    if (!server.running) {
-      throw new NotReadyError(`${what} exited during start-up:\n${server.tail()}`);
-    }
-    try {
-      if (await check()) return;
-    } catch (err) {
-      lastError = err;
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  const exited = () =>
+    server.running ? undefined : new NotReadyError(`${what} exited during start-up:\n${server.tail()}`);
+  try {
+    await until(check, timeoutMs, what, { giveUp: exited });
+  } catch (err) {
+    if (!(err instanceof DeadlineError)) throw err;
+    await server.stop(1000);
+    const cause = err.cause ? ` (${(err.cause as Error).message})` : "";
+    throw new NotReadyError(`${what} not ready after ${timeoutMs} ms${cause}:\n${server.tail()}`);
   }
-  await server.stop(1000);
-  throw new NotReadyError(
-    `${what} not ready after ${timeoutMs} ms${lastError ? ` (${(lastError as Error).message})` : ""}:\n${server.tail()}`,
-  );
 }

@@ -2,9 +2,10 @@
 // "listening" log line. Tests talk to it over HTTP like any client would.
 import { join } from "node:path";
 import { root } from "../infra/paths.ts";
+import { type Runtime, serviceCommand } from "../infra/service-command.ts";
 import { ServerProcess, waitReady } from "./process.ts";
 
-export type Runtime = "node" | "deno";
+export type { Runtime };
 
 export interface RunningService extends AsyncDisposable {
   url: string;
@@ -13,16 +14,6 @@ export interface RunningService extends AsyncDisposable {
   logs(): Record<string, unknown>[];
   stop(): Promise<number | null>;
   kill(): Promise<void>;
-}
-
-export function runtimeCommand(
-  runtime: Runtime,
-  entry: string,
-  nodeArgs: string[] = [],
-): { cmd: string; args: string[] } {
-  return runtime === "deno"
-    ? { cmd: join(root, "node_modules", ".bin", "deno"), args: ["run", "-A", "--quiet", entry] }
-    : { cmd: process.execPath, args: [...nodeArgs, "--import", "tsx", entry] };
 }
 
 export async function startService(opts: {
@@ -34,7 +25,7 @@ export async function startService(opts: {
   /** Extra flags for node (e.g. --cpu-prof in benchmarks); ignored under Deno. */
   nodeArgs?: string[];
 }): Promise<RunningService> {
-  const { cmd, args } = runtimeCommand(opts.runtime ?? "node", join(root, opts.entry), opts.nodeArgs);
+  const { cmd, args } = serviceCommand(opts.runtime ?? "node", join(root, opts.entry), opts.nodeArgs);
   const proc = new ServerProcess({
     name: opts.name ?? opts.entry,
     cmd,

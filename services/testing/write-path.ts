@@ -1,6 +1,10 @@
 // The write path as tests and benchmarks use it: the consumer and the producer as real processes
 // against a test's NATS and database, and a client that speaks to the producer like any other.
+import { until } from "../infra/until.ts";
 import { type RunningService, type Runtime, startService } from "./service.ts";
+
+// Tests of the write path wait with it; it lives with the other infrastructure helpers.
+export { until };
 
 export interface WritePath extends AsyncDisposable {
   producer: RunningService;
@@ -73,25 +77,4 @@ export async function postJson(
     headers: res.headers,
     body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
   };
-}
-
-/** Polls until `check` holds: for outcomes that are eventual by design (a 202 that lands later). */
-export async function until(
-  check: () => Promise<boolean> | boolean,
-  timeoutMs = 30_000,
-  what = "the condition",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${(last as Error).message})` : ""}`,
-  );
 }

@@ -1,55 +1,16 @@
 // The HTTP API as the UI sees it: same origin, JSON in and out, problem+json for errors. Every
 // write returns what the UI shows about it: status, operationId, round-trip time, body, problem.
+// The shapes of users, orders, problems and operations are the services' own (services/shared).
+import type { ProblemBody as Problem } from "../../services/shared/http.ts";
+import type { OperationRecord as Operation } from "../../services/shared/operations.ts";
+import type { OrderResult as Order, UserResult as User } from "../../services/shared/writes.ts";
 
-export interface User {
-  id: string;
-  name: string;
-  email: string;
-  createdAt: string;
-}
+export type { Operation, Order, Problem, User };
 
-export interface OrderItem {
-  productId: string;
-  quantity: number;
-  price: string;
-}
-
-export interface Order {
-  id: string;
-  userId: string;
-  items: OrderItem[];
-  total: string;
-  createdAt: string;
-}
-
+/** A page of GET /api/users, /api/orders, /api/users/:id/orders (newest first). */
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
-}
-
-export interface FieldError {
-  path: string;
-  message: string;
-}
-
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail?: string;
-  operationId?: string;
-  errors?: FieldError[];
-}
-
-export type OperationStatus = "accepted" | "committed" | "duplicate" | "rejected" | "failed";
-
-export interface Operation {
-  operationId: string;
-  status: OperationStatus;
-  httpStatus: number;
-  result?: unknown;
-  error?: Problem;
-  updatedAt: string;
 }
 
 export interface WriteResult {
