@@ -16,7 +16,12 @@ import { migrate } from "../services/infra/migrate.ts";
 import { root } from "../services/infra/paths.ts";
 import { portInUse } from "../services/infra/probe.ts";
 import { run } from "../services/infra/proc.ts";
-import { connectTo, loadSpecFile, reconcile } from "../services/infra/reconcile/mod.ts";
+import {
+  connectTo,
+  DestructiveChangeError,
+  loadSpecFile,
+  reconcile,
+} from "../services/infra/reconcile/mod.ts";
 import { color, fail, say, seconds, warn } from "../services/infra/term.ts";
 import { DeadlineError, until } from "../services/infra/until.ts";
 import { parseCommandLine } from "./lib/args.ts";
@@ -105,6 +110,15 @@ async function afterGroup(group: Group): Promise<void> {
     const { plan, result } = await reconcile(nc, loadSpecFile(), {
       monitorUrl: localUrls().natsMonitorUrl,
       log: (l) => say("streams", l),
+    }).catch((err) => {
+      // The stack never destroys data on its own: the person decides, with the reconciler's own flag.
+      if (err instanceof DestructiveChangeError) {
+        throw new StackError(
+          `${err.message.replace(/ Re-run with --allow-destructive.*$/, "")} Review it with \`just streams plan\`, ` +
+            "then run `just streams apply --allow-destructive` and start the stack again (README: Upgrading a stack)",
+        );
+      }
+      throw err;
     });
     for (const w of plan.warnings) warn("streams", w);
     const changed = result.created + result.updated + result.replaced + result.deleted;
