@@ -18,7 +18,7 @@ import { portInUse } from "../services/infra/probe.ts";
 import { run } from "../services/infra/proc.ts";
 import { connectTo, loadSpecFile, reconcile } from "../services/infra/reconcile/mod.ts";
 import { color, fail, say, seconds, warn } from "../services/infra/term.ts";
-import { localUrls, stackDirs, stackPorts, standardPorts } from "./lib/stack-config.ts";
+import { localUrls, stackDirs, stackPorts, stackProfile, standardPorts } from "./lib/stack-config.ts";
 import { databaseName, type Group, localUrlFor, type StackProc, stackProcs } from "./lib/stack-procs.ts";
 import { Supervisor } from "./lib/supervisor.ts";
 
@@ -139,7 +139,8 @@ async function noteStandardPorts(): Promise<void> {
 }
 
 function buildWebIfPresent(): Promise<unknown> | undefined {
-  if (!existsSync(join(root, "web", "vite.config.ts"))) return undefined;
+  // A deployed server gets the UI built by the deployer (it has no dev dependencies such as vite).
+  if (stackProfile().server || !existsSync(join(root, "web", "vite.config.ts"))) return undefined;
   say("web", "building the UI (vite)");
   return run(join(root, "node_modules", ".bin", "vite"), ["build", "--logLevel", "warn"], {
     cwd: join(root, "web"),
@@ -204,16 +205,16 @@ async function upForeground(procs: StackProc[]): Promise<void> {
   const started: Supervisor[] = [];
   const width = Math.max(...procs.map((p) => p.name.length));
   let stopping = false;
-  const stopAll = async () => {
+  const stopAll = async (code = 0) => {
     if (stopping) return;
     stopping = true;
     say("stack", "stopping (Ctrl-C again does not speed this up)");
     for (const s of [...started].reverse()) await s.stop();
     say("stack", "stopped");
-    process.exit(0);
+    process.exit(code);
   };
-  process.on("SIGINT", stopAll);
-  process.on("SIGTERM", stopAll);
+  process.on("SIGINT", () => stopAll());
+  process.on("SIGTERM", () => stopAll());
   let group: Group | undefined;
   try {
     for (const [i, p] of procs.entries()) {
@@ -239,7 +240,8 @@ async function upForeground(procs: StackProc[]): Promise<void> {
     if (group) await afterGroup(group);
   } catch (err) {
     fail("stack", (err as Error).message);
-    await stopAll();
+    // Non-zero, so a service manager (systemd on a deployed server) sees a failed start.
+    await stopAll(1);
     return;
   }
   say("stack", `${color.green("up")}: ${localUrls().edgeUrl} (Ctrl-C stops everything this command started)`);
