@@ -149,7 +149,9 @@ export async function deploy(
   saveState(state);
   await ship(t, p, { mode: "deploy", commit, deployed: p, settings: settingsOf(state, t) });
   saveState({ ...state, revision: commit, deployedAt: new Date().toISOString() });
-  const url = o.domain ? `https://${o.domain}` : `http://${t.host.includes(":") ? `[${t.host}]` : t.host}`;
+  const http = publicPorts(settingsOf(state, t)).http;
+  const host = t.host.includes(":") ? `[${t.host}]` : t.host;
+  const url = o.domain ? `https://${o.domain}` : `http://${host}${http === 80 ? "" : `:${http}`}`;
   say("deploy", `${commit.slice(0, 12)} deployed: ${url}  (just update, just ssh, just server-logs)`);
 }
 
