@@ -13,7 +13,7 @@ import { run } from "../../services/infra/proc.ts";
 import { color, say, seconds, warn } from "../../services/infra/term.ts";
 import { type Bundle, buildBundle, type Deployed } from "./bundle.ts";
 import { adminUser, userData } from "./cloud-init.ts";
-import { layout, type ServerSettings } from "./layout.ts";
+import { layout, publicPorts, type ServerSettings } from "./layout.ts";
 import { formatTarget, parseTarget, remote, type SshOptions, shq, sshArgs, type Target } from "./ssh.ts";
 import {
   type DeployState,
