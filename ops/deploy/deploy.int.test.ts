@@ -117,7 +117,7 @@ async function waitReady(): Promise<void> {
     [
       "/bin/sh",
       "-c",
-      `set -a; . ${layout.envFile}; cd ${layout.current}; exec node --import tsx ops/deploy/server-ready.ts 600`,
+      `umask 077; set -a; . ${layout.envFile}; cd ${layout.current}; exec node --import tsx ops/deploy/server-ready.ts 600`,
     ],
     { user: layout.user },
   );
@@ -201,9 +201,10 @@ test("just deploy installs the system: packages, tools, Debezium (checksum), loc
   assert.match(passwd, /:\/usr\/sbin\/nologin$/);
   const data = statSync(join(target.root, layout.data.slice(1)));
   assert.is(data.mode & 0o777, 0o700);
-  assert.is(statSync(join(target.root, "opt/jpw/current/package.json")).uid, 0);
+  const release = join(target.root, readlinkSync(join(target.root, layout.current.slice(1))).slice(1));
+  assert.is(statSync(join(release, "package.json")).uid, 0);
   // Exactly the locked run-time packages: tsx is there, no dev dependency (vite) is.
-  const modules = join(target.root, "opt/jpw/current/node_modules");
+  const modules = join(release, "node_modules");
   assert.ok(existsSync(join(modules, "tsx")) && !existsSync(join(modules, "vite")));
   for (const s of packagedServices) {
     assert.is(readlinkSync(join(target.root, "etc/systemd/system", s)), "/dev/null", `${s} is masked`);

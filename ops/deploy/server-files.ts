@@ -177,6 +177,8 @@ case "\${1:-}" in
 esac
 [ "$(id -u)" = 0 ] || exec sudo "$0" "$@"
 cd ${layout.current}
+# The unit's umask: what the recipes write under the data folder stays owner-only.
+umask 077
 exec runuser -u ${layout.user} -- env -i PATH=/usr/local/bin:/usr/bin:/bin \\
   $(grep -E '^[A-Z][A-Z0-9_]*=' ${layout.envFile}) \\
   ${layout.current}/node_modules/rust-just-linux-x64/bin/just --justfile ${layout.current}/justfile "$@"

@@ -22,10 +22,12 @@ die() {
 booted() { [ -d /run/systemd/system ]; }
 export DEBIAN_FRONTEND=noninteractive
 
-# A command as the service user, with the stack's environment and nothing else from ours.
+# A command as the service user, with the stack's environment and nothing else from ours, and the
+# unit's umask: what it writes under the data folder (Debezium's config, credentials) stays owner-only.
 as_service() {
   # shellcheck disable=SC2046 # one word per KEY=value line; values carry no spaces (layout.ts checks)
-  runuser -u "$JPW_USER" -- env -i PATH=/usr/local/bin:/usr/bin:/bin $(grep -E '^[A-Z][A-Z0-9_]*=' "$ENV_FILE") "$@"
+  runuser -u "$JPW_USER" -- env -i PATH=/usr/local/bin:/usr/bin:/bin $(grep -E '^[A-Z][A-Z0-9_]*=' "$ENV_FILE") \
+    /bin/sh -c 'umask 077 && exec "$@"' sh "$@"
 }
 
 check_host() {
