@@ -18,6 +18,7 @@ import { portInUse } from "../services/infra/probe.ts";
 import { run } from "../services/infra/proc.ts";
 import { connectTo, loadSpecFile, reconcile } from "../services/infra/reconcile/mod.ts";
 import { color, fail, say, seconds, warn } from "../services/infra/term.ts";
+import { natsCliPath } from "../services/infra/tools.ts";
 import { localUrls, stackDirs, stackPorts, stackProfile, standardPorts } from "./lib/stack-config.ts";
 import { databaseName, type Group, localUrlFor, type StackProc, stackProcs } from "./lib/stack-procs.ts";
 import { Supervisor } from "./lib/supervisor.ts";
@@ -278,7 +279,10 @@ async function status(): Promise<void> {
         ? color.green("ready   ")
         : color.yellow("starting")
       : ready
-        ? color.yellow("foreign ")
+        ? // On a server the unit runs the stack without pid files: ready is simply ready there.
+          stackProfile().server
+          ? color.green("ready   ")
+          : color.yellow("foreign ")
         : color.dim("stopped ");
     console.log(
       `${p.name.padEnd(width)}  ${state}  ${pid ? `pid ${pid}` : "".padEnd(9)}  ${p.reach.join("  ")}`,
@@ -292,7 +296,7 @@ DATABASE_URL=${u.adminDatabaseUrl}
 REDIS_URL=${u.redisUrl}
 
   nats --server "$NATS_URL" stream ls      psql "$DATABASE_URL"      redis-cli -u "$REDIS_URL"
-  (the nats CLI is ${join(root, ".tools", "bin", "nats")}; logs: just logs [name])`);
+  (the nats CLI is ${natsCliPath()}; logs: ${stackProfile().server ? "journalctl -u jpw" : "just logs [name]"})`);
 }
 
 function dockerAvailable(): boolean {
