@@ -23,9 +23,10 @@ import {
   reconcile,
 } from "../services/infra/reconcile/mod.ts";
 import { color, fail, say, seconds, warn } from "../services/infra/term.ts";
+import { natsCliPath } from "../services/infra/tools.ts";
 import { DeadlineError, until } from "../services/infra/until.ts";
 import { parseCommandLine } from "./lib/args.ts";
-import { localUrls, stackDirs, stackPorts, standardPorts } from "./lib/stack-config.ts";
+import { localUrls, stackDirs, stackPorts, stackProfile, standardPorts } from "./lib/stack-config.ts";
 import { databaseName, type Group, localUrlFor, type StackProc, stackProcs } from "./lib/stack-procs.ts";
 import { Supervisor } from "./lib/supervisor.ts";
 
@@ -160,7 +161,8 @@ async function noteStandardPorts(): Promise<void> {
 }
 
 function buildWebIfPresent(): Promise<unknown> | undefined {
-  if (!existsSync(join(root, "web", "vite.config.ts"))) return undefined;
+  // A deployed server gets the UI built by the deployer (it has no dev dependencies such as vite).
+  if (stackProfile().server || !existsSync(join(root, "web", "vite.config.ts"))) return undefined;
   say("web", "building the UI (vite)");
   return run(join(root, "node_modules", ".bin", "vite"), ["build", "--logLevel", "warn"], {
     cwd: join(root, "web"),
@@ -241,16 +243,16 @@ async function upForeground(procs: StackProc[]): Promise<void> {
   const started: Supervisor[] = [];
   const width = Math.max(...procs.map((p) => p.name.length));
   let stopping = false;
-  const stopAll = async () => {
+  const stopAll = async (code = 0) => {
     if (stopping) return;
     stopping = true;
     say("stack", "stopping (Ctrl-C again does not speed this up)");
     for (const s of [...started].reverse()) await s.stop();
     say("stack", "stopped");
-    process.exit(0);
+    process.exit(code);
   };
-  process.on("SIGINT", stopAll);
-  process.on("SIGTERM", stopAll);
+  process.on("SIGINT", () => stopAll());
+  process.on("SIGTERM", () => stopAll());
   const launch = (p: StackProc, i: number) => {
     const paint = palette[i % palette.length]!;
     const sup = new Supervisor(p, (line) => console.log(`${paint(p.name.padEnd(width))} | ${line}`));
@@ -266,7 +268,8 @@ async function upForeground(procs: StackProc[]): Promise<void> {
     await startAll(procs, launch, "already running (detached); using it");
   } catch (err) {
     fail("stack", (err as Error).message);
-    await stopAll();
+    // Non-zero, so a service manager (systemd on a deployed server) sees a failed start.
+    await stopAll(1);
     return;
   }
   say("stack", `${color.green("up")}: ${localUrls().edgeUrl} (Ctrl-C stops everything this command started)`);
@@ -302,7 +305,10 @@ async function status(): Promise<void> {
         ? color.green("ready   ")
         : color.yellow("starting")
       : ready
-        ? color.yellow("foreign ")
+        ? // On a server the unit runs the stack without pid files: ready is simply ready there.
+          stackProfile().server
+          ? color.green("ready   ")
+          : color.yellow("foreign ")
         : color.dim("stopped ");
     console.log(
       `${p.name.padEnd(width)}  ${state}  ${pid ? `pid ${pid}` : "".padEnd(9)}  ${p.reach.join("  ")}`,
@@ -316,7 +322,7 @@ DATABASE_URL=${u.adminDatabaseUrl}
 REDIS_URL=${u.redisUrl}
 
   nats --server "$NATS_URL" stream ls      psql "$DATABASE_URL"      redis-cli -u "$REDIS_URL"
-  (the nats CLI is ${join(root, ".tools", "bin", "nats")}; logs: just logs [name])`);
+  (the nats CLI is ${natsCliPath()}; logs: ${stackProfile().server ? "journalctl -u jpw" : "just logs [name]"})`);
 }
 
 function dockerAvailable(): boolean {
