@@ -22,7 +22,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { root } from "../../services/infra/paths.ts";
+import { root, toolsDir } from "../../services/infra/paths.ts";
 import { CommandError, run } from "../../services/infra/proc.ts";
 import { freePort } from "../../services/testing/ports.ts";
 import { debeziumDownload } from "./bundle.ts";
@@ -46,6 +46,8 @@ async function just(args: string[]): Promise<string> {
   const env = {
     ...process.env,
     JPW_DEPLOY_DIR: join(clone, ".deploy"),
+    // The clone has no tools folder of its own: it ships this checkout's nats-server and nats CLI.
+    JPW_TOOLS_DIR: toolsDir,
     JPW_SSH_KEY: target.key,
     NO_COLOR: "1",
   };
