@@ -8,8 +8,8 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { operationRoute } from "../reader/operations.ts";
 import { router } from "../shared/http.ts";
-import { operationRoute } from "../shared/operations.ts";
 import { isoTimestampFormat } from "../shared/timestamps.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
@@ -32,8 +32,8 @@ const stack: WritePath = await startWritePath({
 const api = stack.producer.url;
 
 // GET /api/operations/:id as the reader mounts it, called without a socket.
-const reader = router([["GET", "/api/operations/:id", operationRoute(kv)]]);
-/** The operation's record once final (the consumer records it just after it replies). */
+const reader = router([["GET", "/api/operations/:id", operationRoute(sql, async () => kv)]]);
+/** The operation's outcome once final. */
 async function operation(id: string): Promise<Record<string, unknown>> {
   let record: Record<string, unknown> = {};
   await until(
@@ -125,7 +125,7 @@ users(
     let reply: Record<string, unknown> | undefined;
     for await (const m of sub) reply = m.json();
     clearTimeout(giveUp);
-    assert.equal(reply, { operationId: key, status: "duplicate", httpStatus: 200, result: first.body.user });
+    assert.equal(reply, { operationId: key, outcome: "duplicate", result: first.body.user });
     assert.is(await usersWith(body.email), 1);
     assert.is((await operation(key)).status, "committed");
   },

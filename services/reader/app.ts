@@ -11,11 +11,12 @@ import { type Handler, router } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { Registry } from "../shared/metrics.ts";
 import { requireJetStream } from "../shared/nats.ts";
-import { operationRoute, operationsBucket } from "../shared/operations.ts";
+import { operationsBucket } from "../shared/operations.ts";
 import { Cache, type CacheHooks } from "./cache.ts";
 import { InvalidationFeed } from "./feed.ts";
 import { type Invalidator, startInvalidator } from "./invalidator.ts";
 import { KeySpace } from "./keys.ts";
+import { operationRoute } from "./operations.ts";
 import { readRoutes } from "./routes.ts";
 import { Store } from "./store.ts";
 import { systemRoute } from "./system.ts";
@@ -96,10 +97,10 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
   };
   // Opened lazily: a missing bucket fails readiness (and that route) instead of the start.
   let kv: Awaited<ReturnType<Kvm["open"]>> | undefined;
-  const operations = async (req: Request, params: Record<string, string>, url: URL) => {
+  const operations = operationRoute(d.sql, async () => {
     kv ??= await new Kvm(d.nc).open(operationsBucket);
-    return operationRoute(kv)(req, params, url);
-  };
+    return kv;
+  });
 
   // Redis is not a readiness check: with Redis down the reader still answers (bypass).
   const checks: ReadinessCheck[] = [

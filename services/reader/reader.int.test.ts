@@ -179,22 +179,48 @@ routes("a bad id, limit or cursor is a 400 problem naming the parameter", async 
   }
 });
 
-routes("an operation outcome is served from the operations bucket; an unknown one is a 404", async () => {
-  const kv = await new Kvm(nc).open(operationsBucket);
-  const operationId = crypto.randomUUID();
-  await putOperation(kv, {
-    operationId,
-    table: "users",
-    status: "committed",
-    httpStatus: 201,
-    result: { id: operationId },
-    updatedAt: new Date().toISOString(),
-  });
-  const got = await read(base, `/api/operations/${operationId}`);
-  assert.is(got.status, 200);
-  assert.is(got.body.status, "committed");
-  assert.is((await fetch(`${base}/api/operations/${crypto.randomUUID()}`)).status, 404);
-});
+routes(
+  "an operation reads committed from its row, rejected or accepted from the operations bucket, else 404",
+  async () => {
+    const committed = await insertUser(sql, "Grace");
+    const row = await read(base, `/api/operations/${committed}`);
+    assert.is(row.status, 200);
+    assert.equal(
+      {
+        status: row.body.status,
+        httpStatus: row.body.httpStatus,
+        id: (row.body.result as { id: string }).id,
+      },
+      { status: "committed", httpStatus: 201, id: committed },
+    );
+
+    const kv = await new Kvm(nc).open(operationsBucket);
+    const rejected = crypto.randomUUID();
+    await putOperation(kv, {
+      operationId: rejected,
+      table: "users",
+      outcome: "email-taken",
+      detail: "the email x@example.com is already taken",
+      updatedAt: new Date().toISOString(),
+    });
+    const got = await read(base, `/api/operations/${rejected}`);
+    assert.equal(
+      {
+        status: got.body.status,
+        httpStatus: got.body.httpStatus,
+        type: (got.body.error as { type: string }).type,
+      },
+      { status: "rejected", httpStatus: 409, type: "/problems/email-taken" },
+    );
+    const accepted = crypto.randomUUID();
+    await putOperation(kv, { operationId: accepted, table: "orders", outcome: "accepted", updatedAt: "x" });
+    assert.is((await read(base, `/api/operations/${accepted}`)).body.status, "accepted");
+
+    const unknown = await read(base, `/api/operations/${crypto.randomUUID()}`);
+    assert.is(unknown.status, 404);
+    assert.is(unknown.body.type, "/problems/operation-not-found");
+  },
+);
 
 routes("a change event for a user invalidates the user, the users list and the user's orders", async () => {
   const id = await insertUser(sql, "Linus");

@@ -111,6 +111,26 @@ export class UnavailableError extends AppError {
   }
 }
 
+/** 503: the writers' backlog of unapplied commands is at its declared bound; retry later. */
+export class BacklogFullError extends AppError {
+  override name = "BacklogFullError";
+  readonly status = 503;
+  readonly type = "backlog-full";
+  readonly title = "Backlog full";
+  constructor(message: string, retryAfterSeconds: number, options?: ErrorOptions) {
+    super(message, options);
+    this.headers["retry-after"] = String(retryAfterSeconds);
+  }
+}
+
+/** 500: the write could not be applied and was moved to the dead-letter queue. */
+export class WriteFailedError extends AppError {
+  override name = "WriteFailedError";
+  readonly status = 500;
+  readonly type = "write-failed";
+  readonly title = "Write failed";
+}
+
 /** Bad configuration: the service refuses to start and says which variable is wrong. */
 export class ConfigError extends Error {
   override name = "ConfigError";
