@@ -31,6 +31,8 @@ export interface ReaderDeps {
   cdcStream?: string;
   cdcConsumer?: string;
   invalidationRetryMs?: number;
+  /** How often the invalidator checks CDC for lost events (default 5 s). */
+  cdcAuditMs?: number;
   producerUrl?: string;
   consumerUrl?: string;
   debeziumHealthUrl?: string;
@@ -74,6 +76,11 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
   });
   const store = new Store(d.sql);
   const feed = new InvalidationFeed();
+  let jsm: JetStreamManager | undefined;
+  const getJsm = async () => {
+    jsm ??= await jetstreamManager(d.nc, { timeout: 2000 });
+    return jsm;
+  };
   const stream = d.cdcStream ?? "CDC";
   const consumer = d.cdcConsumer ?? "cache-invalidator";
   const invalidator =
@@ -81,6 +88,8 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
       ? undefined
       : startInvalidator({
           js: jetstream(d.nc),
+          jsm: getJsm,
+          serverId: () => d.nc.info?.server_id,
           cache,
           log: d.log,
           metrics,
@@ -88,13 +97,9 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
           stream,
           consumer,
           ...(d.invalidationRetryMs ? { nakDelayMs: d.invalidationRetryMs } : {}),
+          ...(d.cdcAuditMs ? { auditMs: d.cdcAuditMs } : {}),
         });
 
-  let jsm: JetStreamManager | undefined;
-  const getJsm = async () => {
-    jsm ??= await jetstreamManager(d.nc, { timeout: 2000 });
-    return jsm;
-  };
   // Opened lazily: a missing bucket fails readiness (and that route) instead of the start.
   let kv: Awaited<ReturnType<Kvm["open"]>> | undefined;
   const operations = operationRoute(d.sql, async () => {

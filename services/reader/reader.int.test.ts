@@ -7,7 +7,6 @@ import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { until } from "../infra/until.ts";
-import { cdcSubject } from "../shared/cdc.ts";
 import { createLogger } from "../shared/log.ts";
 import { operationsBucket, putOperation } from "../shared/operations.ts";
 import { serve } from "../shared/runtime.ts";
@@ -19,7 +18,7 @@ import { type Runtime, startService } from "../testing/service.ts";
 import { applyStreams } from "../testing/streams.ts";
 import { createReader } from "./app.ts";
 import { connectRedis } from "./redis.ts";
-import { insertOrder, insertUser, read, readOnceRedisIsBack } from "./test-kit.ts";
+import { insertOrder, insertUser, publishChangeEvent, read, readOnceRedisIsBack } from "./test-kit.ts";
 
 const nats = await startNats();
 await applyStreams(nats.url);
@@ -42,18 +41,8 @@ const reader = await createReader({
 const server = await serve(reader.handler, { port: 0, hostname: "127.0.0.1" });
 const base = server.url;
 
-/** Publishes a change event on cdc.public.<table>, shaped like Debezium's. */
-async function publishChange(table: Table, op: string, before: unknown, after: unknown) {
-  const now = Date.now();
-  const event = {
-    before,
-    after,
-    source: { connector: "postgresql", ts_ms: now, ts_us: now * 1000, schema: "public", table, lsn: 1 },
-    op,
-    ts_ms: now,
-  };
-  await js.publish(cdcSubject(table), JSON.stringify(event));
-}
+const publishChange = (table: Table, op: string, before: unknown, after: unknown) =>
+  publishChangeEvent(js, table, op, before, after);
 
 const invalidated = (pred: (e: { op: string; ids: string[]; scopes: string[] }) => boolean) =>
   new Promise<void>((resolve) => {
