@@ -3,10 +3,11 @@
 // refused with 503 backlog-full before it is published.
 //
 // The producer reads both writers' consumer info at most every `refreshMs` (num_pending +
-// num_ack_pending) and adds what it started publishing since the read. Between reads it cannot see
-// other producers' publishes: with N replicas the bound is overshot by at most what the other
-// replicas publish within one refresh interval (docs/durability.md). Its own count errs high (a
-// publish in flight during the read counts twice), so one producer alone never passes the bound.
+// num_ack_pending; the request that finds the reading too old waits for the new one, about one
+// round trip) and adds what it started publishing since. Between reads it cannot see other
+// producers' publishes: with N replicas the bound is overshot by at most what the other replicas
+// publish within one refresh interval (docs/durability.md). Its own count errs high (a publish in
+// flight during the read may count twice), so one producer alone never passes the bound.
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { BacklogFullError, UnavailableError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
@@ -48,12 +49,7 @@ export class Backlog {
 
   /** Resolves when `table` may take one more command; throws a 503 error otherwise. */
   async admit(table: Table): Promise<void> {
-    const age = performance.now() - this.readAt;
-    if (!this.readings || age > this.opts.refreshMs) {
-      const refresh = this.refresh();
-      // Between reads the last one stands; a reading too old to trust is waited for.
-      if (!this.readings || age > Math.max(2000, 5 * this.opts.refreshMs)) await refresh;
-    }
+    if (!this.readings || performance.now() - this.readAt > this.opts.refreshMs) await this.refresh();
     const r = this.readings?.[table];
     if (!r) throw new UnavailableError(`the backlog of ${consumerName(table)} is not known yet`, 1);
     if (r instanceof Error)
