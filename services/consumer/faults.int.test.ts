@@ -168,6 +168,9 @@ postgresDown(
   "Postgres stopped during a burst: no 201 for anything uncommitted, and every accepted write lands after it returns",
   async () => {
     const before = (await sql`select count(*)::int as n from users`)[0]!.n as number;
+    const replayed = { name: "Replayed", email: "replayed@example.com" };
+    const replayKey = crypto.randomUUID();
+    assert.is((await postJson(api, "/api/users", replayed, replayKey)).status, 201);
     const b = burst(500);
     await until(
       async () => (await sql`select count(*)::int as n from users`)[0]!.n > before + 20,
@@ -175,6 +178,11 @@ postgresDown(
       "a few commits",
     );
     await pg.stop();
+    // A deduplicated retry is answered from the row: without Postgres it is 202, and the
+    // producer stays ready (Postgres is not its dependency for new writes).
+    const replay = await postJson(api, "/api/users", replayed, replayKey);
+    assert.is(replay.status, 202);
+    assert.is((await fetch(`${api}/readyz`)).status, 200);
     // While it is down writes are still accepted (202), and readiness names the culprit.
     const during = await postJson(api, "/api/users", { name: "Waiting", email: "waiting@example.com" });
     assert.is(during.status, 202);
