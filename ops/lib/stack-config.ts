@@ -78,6 +78,7 @@ export function localUrls() {
     adminDatabaseUrl: `postgres://postgres@127.0.0.1:${p.postgres}/${databaseName}`,
     writerDatabaseUrl: `postgres://jpw_writer@127.0.0.1:${p.postgres}/${databaseName}`,
     readerDatabaseUrl: `postgres://jpw_reader@127.0.0.1:${p.postgres}/${databaseName}`,
+    producerDatabaseUrl: `postgres://jpw_producer@127.0.0.1:${p.postgres}/${databaseName}`,
     cdcDatabaseUrl: `postgres://jpw_cdc@127.0.0.1:${p.postgres}/${databaseName}`,
     redisUrl: `redis://127.0.0.1:${p.redis}`,
     edgeUrl: edgeUrl(p),

@@ -134,7 +134,7 @@ export async function stackProcs(): Promise<StackProc[]> {
   };
   procs.push(
     service("consumer", ports.consumer, { DATABASE_URL: urls.writerDatabaseUrl }),
-    service("producer", ports.producer, {}),
+    service("producer", ports.producer, { DATABASE_URL: urls.producerDatabaseUrl }),
     service("reader", ports.reader, {
       DATABASE_URL: urls.readerDatabaseUrl,
       REDIS_URL: urls.redisUrl,

@@ -1,7 +1,7 @@
 // Every message is re-validated: the producer's checks mean nothing to a command someone published
 // with the nats CLI. A message that does not parse is data to dead-letter, never an exception.
 import { type } from "arktype";
-import { isUuid } from "../shared/operations.ts";
+import { isUuid } from "../shared/uuid.ts";
 import {
   type Command,
   inputs,

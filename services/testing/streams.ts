@@ -2,10 +2,15 @@
 import { connect } from "@nats-io/transport-node";
 import { applyStreamsFile } from "../infra/reconcile/apply.ts";
 
-export async function applyStreams(natsUrl: string, file?: string): Promise<void> {
+/** `env` adds to the process environment for the file's ${NAME:-default} values (tiny limits). */
+export async function applyStreams(
+  natsUrl: string,
+  file?: string,
+  env?: Record<string, string>,
+): Promise<void> {
   const nc = await connect({ servers: natsUrl });
   try {
-    await applyStreamsFile(nc, file);
+    await applyStreamsFile(nc, file, env ? { env: { ...process.env, ...env } } : {});
   } finally {
     await nc.close();
   }

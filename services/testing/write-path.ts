@@ -15,7 +15,7 @@ export interface WritePath extends AsyncDisposable {
 
 export async function startWritePath(opts: {
   natsUrl: string;
-  /** The database as jpw_writer. */
+  /** The database as jpw_writer (the producer reads it as jpw_producer). */
   databaseUrl: string;
   runtime?: Runtime;
   consumerEnv?: Record<string, string>;
@@ -32,7 +32,11 @@ export async function startWritePath(opts: {
     entry: "services/producer/main.ts",
     name: "producer",
     runtime: opts.runtime ?? "node",
-    env: { NATS_URL: opts.natsUrl, ...opts.producerEnv },
+    env: {
+      NATS_URL: opts.natsUrl,
+      DATABASE_URL: asRole(opts.databaseUrl, "jpw_producer"),
+      ...opts.producerEnv,
+    },
   });
   // Ready means attached to both consumers: writes sent now are answered, not 202'd by a cold start.
   await until(async () => (await fetch(`${consumer.url}/readyz`)).ok, 20_000, "the consumer to be ready");
@@ -51,6 +55,13 @@ export async function startWritePath(opts: {
       await consumer.stop();
     },
   };
+}
+
+function asRole(url: string, role: string): string {
+  const u = new URL(url);
+  u.username = role;
+  u.password = "";
+  return u.toString();
 }
 
 export interface Answer {
