@@ -10,8 +10,13 @@ export interface Position {
   id: string;
 }
 
+/** How every API body writes a timestamp (shared/timestamps.ts): UTC with Postgres's microseconds. */
+export const timestampPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+/** What a cursor looks like on the wire (base64url, bounded). */
+export const cursorPattern = /^[A-Za-z0-9_-]{1,200}$/;
+
 const CursorShape = type([
-  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/,
+  timestampPattern,
   /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
 ]);
 
@@ -19,12 +24,14 @@ export function encodeCursor(p: Position): string {
   return Buffer.from(JSON.stringify([p.createdAt, p.id])).toString("base64url");
 }
 
+const firstYear = Date.parse("0001-01-01T00:00:00Z");
+
 export function decodeCursor(cursor: string): Position {
   const invalid = (why: string) =>
     new ValidationError(`cursor "${cursor.slice(0, 80)}" is invalid: ${why}`, [
       { path: "cursor", message: why },
     ]);
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) throw invalid("use the nextCursor of a previous page");
+  if (!cursorPattern.test(cursor)) throw invalid("use the nextCursor of a previous page");
   let raw: unknown;
   try {
     raw = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
@@ -34,7 +41,16 @@ export function decodeCursor(cursor: string): Position {
   const out = CursorShape(raw);
   if (out instanceof type.errors) throw invalid("use the nextCursor of a previous page");
   const [createdAt, id] = out;
-  if (Number.isNaN(Date.parse(createdAt))) throw invalid("its timestamp is not a date");
+  // A position we issued is an instant Postgres can store. Date.parse alone accepts 30 February
+  // (rolled over to March) and year 0, which Postgres refuses: the text must survive a round trip
+  // through Date unchanged, and years start at 1.
+  const ms = Date.parse(createdAt);
+  if (
+    Number.isNaN(ms) ||
+    new Date(ms).toISOString().slice(0, 19) !== createdAt.slice(0, 19) ||
+    ms < firstYear
+  )
+    throw invalid("its timestamp is not a date");
   return { createdAt, id };
 }
 

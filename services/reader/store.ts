@@ -79,8 +79,10 @@ export class Store {
     }
     if (after) {
       params.push(after.createdAt, after.id);
+      // The position goes in as text: a parameter typed timestamptz is serialized by postgres.js
+      // through a JS Date, which drops the microseconds and skips the rows of the same millisecond.
       where.push(
-        `(${alias}.created_at, ${alias}.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`,
+        `(${alias}.created_at, ${alias}.id) < ($${params.length - 1}::text::timestamptz, $${params.length}::uuid)`,
       );
     }
     params.push(limit + 1);
