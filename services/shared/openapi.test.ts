@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { root } from "../infra/paths.ts";
 import { tools } from "../infra/tools.ts";
 import { parseCents } from "./money.ts";
-import { moneyPattern, openApiDocument } from "./openapi.ts";
+import { moneyPattern, openApiDocument, portablePattern } from "./openapi.ts";
 
 const methods = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 
@@ -98,6 +98,11 @@ test("the documented money grammar accepts exactly the strings parseCents accept
   }
 });
 
+test("derived patterns spell out \\d and \\w as the ASCII classes JavaScript gives them", () => {
+  assert.is(portablePattern("^[\\w%+.-]+@\\d{2}\\.\\w$"), "^[A-Za-z0-9_%+.-]+@[0-9]{2}\\.[A-Za-z0-9_]$");
+  assert.is(portablePattern("^[\\dA-F]\\\\d$"), "^[0-9A-F]\\\\d$", "an escaped backslash is not a class");
+});
+
 test("a request body's schema comes from the type the producer parses it with", () => {
   const user = openApiDocument.components.schemas.UserInput as {
     required: string[];
@@ -110,6 +115,9 @@ test("a request body's schema comes from the type the producer parses it with", 
   assert.ok(new RegExp(user.properties.email!.pattern!).test("  grace@example.com "));
   assert.not.ok(new RegExp(user.properties.email!.pattern!).test("grace@"));
   assert.is(user.properties.name!.minLength, 1);
+  // Inside a type that is itself normalised (OrderInput), a nested trimmed string keeps its limits.
+  const order = JSON.stringify(openApiDocument.components.schemas.OrderInput);
+  assert.match(order, /"productId":\{"type":"string","minLength":1,/);
 });
 
 test.run();

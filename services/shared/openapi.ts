@@ -43,9 +43,48 @@ function trimmedString(out: JsonSchema.String): Schema {
   };
 }
 
+/**
+ * arktype writes patterns for JavaScript, where \d and \w are ASCII; validators in other languages
+ * (Python, Rust) read them as Unicode classes. Spelled out, every validator agrees with ours.
+ */
+export function portablePattern(pattern: string): string {
+  let out = "";
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === "\\" && (pattern[i + 1] === "d" || pattern[i + 1] === "w")) {
+      const set = pattern[++i] === "d" ? "0-9" : "A-Za-z0-9_";
+      out += inClass ? set : `[${set}]`;
+    } else if (c === "\\") {
+      out += c + (pattern[++i] ?? "");
+    } else {
+      if (c === "[") inClass = true;
+      else if (c === "]") inClass = false;
+      out += c;
+    }
+  }
+  return out;
+}
+
+/** Every `pattern` in a document, made portable in place. */
+function portable<T>(schema: T): T {
+  if (Array.isArray(schema)) schema.forEach(portable);
+  else if (schema && typeof schema === "object") {
+    const s = schema as Schema;
+    if (typeof s.pattern === "string") s.pattern = portablePattern(s.pattern);
+    Object.values(s).forEach(portable);
+  }
+  return schema;
+}
+
 /** The JSON Schema of what `t` accepts on the wire. */
 export function inputSchema(t: Type): Schema {
-  return t.toJsonSchema({
+  // A type that is itself a morph (OrderInput: narrowed, then normalised) renders its input with
+  // every nested morph reduced to its bare input, losing e.g. a trimmed string's length: render
+  // the morph's input node instead, so each nested morph reaches the fallback below.
+  const node = t.internal as unknown as { kind: string; inner: { in?: Type } };
+  const root = node.kind === "morph" && node.inner.in ? node.inner.in : t;
+  return root.toJsonSchema({
     dialect: null,
     fallback: {
       // A morph's input is what the wire carries. A string → string morph here is a trim.
@@ -282,7 +321,19 @@ function write(table: "users" | "orders") {
     requestBody: {
       required: true,
       description: `JSON of at most ${maxBodyBytes} bytes; unknown keys are refused.`,
-      content: json(ref(`${entity}Input`)),
+      content: {
+        "application/json": {
+          schema: ref(`${entity}Input`),
+          example:
+            table === "users"
+              ? { name: "Grace Hopper", email: "grace@example.com" }
+              : {
+                  userId: "7d3c2a5e-1b2c-4d5e-8f90-123456789abc",
+                  items: [{ productId: "book", quantity: 2, price: "19.99" }],
+                  total: "39.98",
+                },
+        },
+      },
     },
     responses: {
       "201": {
@@ -459,7 +510,7 @@ const paths = {
   },
 };
 
-export const openApiDocument = {
+export const openApiDocument = portable({
   openapi: "3.1.0",
   info: {
     title: "jetstream-pg-writer",
@@ -470,7 +521,7 @@ export const openApiDocument = {
   servers: [{ url: "/", description: "The edge: writes go to the producer, reads to the reader." }],
   paths,
   components: { schemas, headers },
-};
+});
 
 let text: string | undefined;
 
