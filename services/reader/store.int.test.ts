@@ -1,12 +1,14 @@
-// The store's keyset pages against a real Postgres: positions are exact to the microsecond.
+// The store against a real Postgres: positions exact to the microsecond, outages answered as 503.
 import postgres from "postgres";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { UnavailableError } from "../shared/errors.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { decodeCursor } from "./cursor.ts";
 import { Store } from "./store.ts";
 
-const pg = await startPostgres();
+// Our own cluster: a test stops it.
+const pg = await startPostgres({ own: true });
 const db = await pg.createDatabase("store");
 const sql = postgres(db.url, { max: 2, onnotice: () => {} });
 const store = new Store(postgres(db.urlAs("jpw_reader"), { max: 2, onnotice: () => {} }));
@@ -30,6 +32,25 @@ test("pages of limit 1 walk every row created within one millisecond, newest fir
     after = decodeCursor(page.nextCursor);
   }
   assert.equal(seen, [...ids].reverse());
+});
+
+test("with Postgres stopped a read is a 503 to retry after a second, and answers again once it is back", async () => {
+  const id = crypto.randomUUID();
+  await sql`insert into users (id, name, email) values (${id}, 'Outage', ${`${id}@example.com`})`;
+  await pg.stop();
+  try {
+    for (const read of [() => store.user(id), () => store.users(5), () => store.userOrders(id, 5)]) {
+      const err = await read().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.instance(err, UnavailableError);
+      assert.is((err as UnavailableError).headers["retry-after"], "1");
+    }
+  } finally {
+    await pg.start();
+  }
+  assert.match(String(await store.user(id)), /"name" : "Outage"/);
 });
 
 test.after(async () => {

@@ -293,6 +293,9 @@ const pageParams = [
 ];
 
 const read400 = problem(400, ["validation-failed"]);
+const retryAfter = { "Retry-After": { $ref: "#/components/headers/RetryAfter" } };
+/** Postgres unreachable (a cached answer does not need it). */
+const read503 = problem(503, ["unavailable"], retryAfter);
 const cached = (schema: string, description: string) => ({
   description,
   headers: { "X-Cache": { $ref: "#/components/headers/XCache" } },
@@ -372,9 +375,7 @@ function write(table: "users" | "orders") {
         table === "users" ? ["idempotency-key-reused"] : ["idempotency-key-reused", "user-not-found"],
       ),
       "500": problem(500, ["write-failed"]),
-      "503": problem(503, ["unavailable", "backlog-full"], {
-        "Retry-After": { $ref: "#/components/headers/RetryAfter" },
-      }),
+      "503": problem(503, ["unavailable", "backlog-full"], retryAfter),
     },
   };
 }
@@ -395,7 +396,7 @@ const paths = {
       operationId: "listUsers",
       summary: "Users, newest first",
       parameters: pageParams,
-      responses: { "200": cached("UserPage", "A page of users."), "400": read400 },
+      responses: { "200": cached("UserPage", "A page of users."), "400": read400, "503": read503 },
     },
   },
   "/api/orders": {
@@ -404,14 +405,19 @@ const paths = {
       operationId: "listOrders",
       summary: "Orders, newest first",
       parameters: pageParams,
-      responses: { "200": cached("OrderPage", "A page of orders."), "400": read400 },
+      responses: { "200": cached("OrderPage", "A page of orders."), "400": read400, "503": read503 },
     },
   },
   "/api/users/{id}": {
     get: {
       operationId: "getUser",
       parameters: [idParam("The user's id.")],
-      responses: { "200": cached("User", "The user."), "400": read400, "404": notFound("user-not-found") },
+      responses: {
+        "200": cached("User", "The user."),
+        "400": read400,
+        "404": notFound("user-not-found"),
+        "503": read503,
+      },
     },
   },
   "/api/users/{id}/orders": {
@@ -423,6 +429,7 @@ const paths = {
         "200": cached("OrderPage", "A page of the user's orders."),
         "400": read400,
         "404": notFound("user-not-found"),
+        "503": read503,
       },
     },
   },
@@ -434,6 +441,7 @@ const paths = {
         "200": cached("Order", "The order."),
         "400": read400,
         "404": notFound("order-not-found"),
+        "503": read503,
       },
     },
   },
