@@ -49,6 +49,14 @@ streams *args:
 dlq *args:
     {{tsx}} ops/dlq.ts {{args}}
 
+# Rebuild a database from the command log: `just replay --into <database>`, or `just replay --verify` against the live one
+replay *args:
+    {{tsx}} ops/replay.ts {{args}}
+
+# Copy users and orders for replay once history no longer reaches back: `just snapshot [--keep 3]`, `just snapshot list`
+snapshot *args:
+    {{tsx}} ops/snapshot.ts {{args}}
+
 # Run the whole test suite: format, lint, typecheck and every test (words filter test files)
 test *args:
     {{tsx}} ops/test.ts {{args}}

@@ -67,6 +67,8 @@ export function stackDirs() {
     debezium: join(dataDir, "debezium"),
     run: join(dataDir, "run"),
     logs: join(dataDir, "logs"),
+    /** `just snapshot`'s copies of the database, for replay once history no longer reaches back. */
+    snapshots: join(dataDir, "snapshots"),
   };
 }
 

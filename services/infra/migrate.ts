@@ -83,6 +83,9 @@ export async function migrate(
         }
         return false;
       }
+      // Rows a migration changes are recorded as changed outside the command log by this name
+      // (the audit trigger of 0003_audit.sql).
+      await tx`select set_config('application_name', ${`migration ${m.file}`}, true)`;
       try {
         await tx.unsafe(m.sql);
       } catch (err) {

@@ -1,0 +1,23 @@
+// How the operator tools that read the command log and the database (replay, snapshot) reach the
+// servers as their administrators: NATS as admin, Postgres as the databases' owner. One place for
+// it: the flags, else the environment `just status` prints (NATS_URL, DATABASE_URL: the
+// superuser's), else the local stack.
+import postgres, { type Sql } from "postgres";
+import { localUrls } from "./stack-config.ts";
+
+export function adminEndpoints(flags: { server?: string | undefined; database?: string | undefined }) {
+  const local = localUrls();
+  return {
+    natsUrl: flags.server ?? process.env.NATS_URL ?? local.natsUrl,
+    databaseUrl: flags.database ?? process.env.DATABASE_URL ?? local.adminDatabaseUrl,
+  };
+}
+
+/** The live database as its owner; timestamps in UTC, so both sides of a comparison read alike. */
+export const ownerConnection = (url: string): Sql =>
+  postgres(url, {
+    max: 2,
+    connect_timeout: 5,
+    onnotice: () => {},
+    connection: { application_name: "jpw-replay", TimeZone: "UTC" } as Record<string, string>,
+  });
