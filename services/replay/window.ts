@@ -86,7 +86,7 @@ async function historyGap(
     const older = await rowsBefore(live, since);
     if (older.count > 0) {
       reasons.push(
-        `the database holds ${older.count} row(s) made before ${since ? `the oldest retained command (${since})` : "any retained command"}, ` +
+        `the database holds ${older.count.toLocaleString("en-US")} row(s) made before ${since ? `the oldest retained command (${since})` : "any retained command"}, ` +
           `the oldest ${older.table} ${older.id} created ${older.createdAt}`,
       );
     }
