@@ -48,7 +48,7 @@ export function describeHistory(h: History): string[] {
 }
 
 export function describeReading(p: ReadProgress): string {
-  return `reading ${writesStream}: seq ${n(p.seq)} of ${n(p.last)}, ${n(p.messages)} messages`;
+  return `reading ${writesStream}: seq ${p.seq} of ${p.last}, ${n(p.messages)} messages`;
 }
 
 /** A progress line: done, rate since the start, and the time left at that rate. */
@@ -56,7 +56,7 @@ export function describeApplying(p: RebuildProgress, elapsedSeconds: number): st
   const rate = elapsedSeconds > 0 ? p.done / elapsedSeconds : 0;
   const left = rate > 0 ? Math.ceil((p.total - p.done) / rate) : undefined;
   const pct = p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100;
-  return `applying: ${n(p.done)} of ${n(p.total)} commands (${pct}%), ${p.table} at seq ${n(p.seq)}, ${n(Math.round(rate))} commands/s${left !== undefined ? `, ETA ${left}s` : ""}`;
+  return `applying: ${n(p.done)} of ${n(p.total)} commands (${pct}%), ${p.table} at seq ${p.seq}, ${n(Math.round(rate))} commands/s${left !== undefined ? `, ETA ${left}s` : ""}`;
 }
 
 export function describeReport(r: RebuildReport): string[] {

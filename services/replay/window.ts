@@ -2,8 +2,8 @@
 //
 // History no longer reaches back when WRITES was trimmed (its first sequence is past 1: the
 // history keeper removed applied commands beyond jpw.history.*), or when the live database holds
-// rows older than the first retained command that were not inserted outside the log (a row's
-// created_at is its command's requestedAt). Then a snapshot whose floor the retained history
+// rows older than its history that were not inserted outside the log (a row's created_at is its
+// command's requestedAt): older than the first retained command, or than the stream itself. Then a snapshot whose floor the retained history
 // continues from starts the rebuild, or replay refuses, naming the oldest retained command.
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Sql } from "postgres";
@@ -82,11 +82,18 @@ async function historyGap(
   const reasons: string[] = [];
   if (cut.first > 1) reasons.push(`${writesStream} was trimmed (it starts at seq ${cut.first})`);
   if (live) {
-    const since = oldest?.requestedAt ?? oldest?.time.toISOString();
+    // An untrimmed stream holds every command since it was created: rows older than that come
+    // from another incarnation of WRITES. (Against its first command instead, a row of a second
+    // producer whose clock runs a little behind would look older than history.) A trimmed one
+    // holds history from its oldest command on.
+    const [since, what] =
+      cut.first === 1
+        ? [cut.streamCreated, `${writesStream} was created`]
+        : [oldest?.requestedAt ?? oldest?.time.toISOString(), "the oldest retained command"];
     const older = await rowsBefore(live, since);
     if (older.count > 0) {
       reasons.push(
-        `the database holds ${older.count.toLocaleString("en-US")} row(s) made before ${since ? `the oldest retained command (${since})` : "any retained command"}, ` +
+        `the database holds ${older.count.toLocaleString("en-US")} row(s) made before ${since ? `${what} (${since})` : "any retained command"}, ` +
           `the oldest ${older.table} ${older.id} created ${older.createdAt}`,
       );
     }
