@@ -38,6 +38,7 @@ export interface Comparison {
   failures: Difference[];
   /** False when the live database has no audit_log: nothing can be told apart. */
   audited: boolean;
+  seconds: number;
 }
 
 const rowsOf = (sql: Sql, table: Table) =>
@@ -50,6 +51,7 @@ export async function compare(
   rebuilt: Sql,
   afterCut: () => Promise<Set<string>>,
 ): Promise<Comparison> {
+  const started = performance.now();
   return live.begin("isolation level repeatable read read only", async (tx) => {
     // Both sides render timestamps alike. The snapshot is taken by the first query; the tail is
     // read after it.
@@ -64,6 +66,7 @@ export async function compare(
       outOfLog: [],
       failures: [],
       audited,
+      seconds: 0,
     };
     const found: Difference[] = [];
     for (const table of tables) {
@@ -97,6 +100,7 @@ export async function compare(
     }
     if (audited) await explain(tx as unknown as Sql, found);
     for (const d of found) (d.outside.length > 0 ? out.outOfLog : out.failures).push(d);
+    out.seconds = (performance.now() - started) / 1000;
     return out;
   });
 }

@@ -188,46 +188,54 @@ export async function readHistory(
   };
   let next = o.from;
   let messages = 0;
-  await readRange(js, { from: o.from, to: o.last, filter: "writes.>" }, async (m) => {
-    for (; next < m.seq; next++) h.removed.push(next);
-    next = m.seq + 1;
-    messages++;
-    if (m.seq <= o.cut) {
-      h.fromTime ??= m.time;
-      h.cutTime = m.time;
-    }
-    const table = commandTable(m.subject);
-    if (table) {
-      if (m.seq <= o.cut) await commands[table].add(m.seq, m.data);
-      else {
-        h.tailCommands++;
-        if (table === "users") await tailUsers.add(m.seq, m.data);
-      }
-    } else if (m.subject.startsWith("writes.outcomes.")) {
-      const e = parseDecision(m);
-      if (!e) h.unreadable.push(m.seq);
-      else if (e.commandSeq >= o.from && !h.decisions.has(e.commandSeq)) {
-        h.decisions.set(e.commandSeq, e);
-        if (e.commandSeq <= o.cut) h.decisionEvents++;
-      }
-    } else h.other++;
-    if (messages % 5000 === 0) o.onProgress?.({ seq: m.seq, last: o.last, messages });
-  });
-  for (; next <= o.last; next++) h.removed.push(next);
-  o.onProgress?.({ seq: o.last, last: o.last, messages });
-
-  // Sequences missing at the front while the stream now starts after them were trimmed by the
-  // history keeper before they could be read: the window is not what was announced.
-  const { state } = await jsm.streams.info(writesStream);
-  if (h.removed.length > 0 && h.removed[0] === o.from && state.first_seq > o.from) {
+  try {
+    await read();
+  } catch (err) {
     await h.close();
-    throw new ReplayRefused(
-      `history was trimmed while replay read it (${writesStream} now starts at ${state.first_seq}, ` +
-        `replay started at ${o.from}): the history keeper removes the oldest applied commands beyond ` +
-        "jpw.history.*; run replay again",
-    );
+    throw err;
   }
   return h;
+
+  async function read(): Promise<void> {
+    await readRange(js, { from: o.from, to: o.last, filter: "writes.>" }, async (m) => {
+      for (; next < m.seq; next++) h.removed.push(next);
+      next = m.seq + 1;
+      messages++;
+      if (m.seq <= o.cut) {
+        h.fromTime ??= m.time;
+        h.cutTime = m.time;
+      }
+      const table = commandTable(m.subject);
+      if (table) {
+        if (m.seq <= o.cut) await commands[table].add(m.seq, m.data);
+        else {
+          h.tailCommands++;
+          if (table === "users") await tailUsers.add(m.seq, m.data);
+        }
+      } else if (m.subject.startsWith("writes.outcomes.")) {
+        const e = parseDecision(m);
+        if (!e) h.unreadable.push(m.seq);
+        else if (e.commandSeq >= o.from && !h.decisions.has(e.commandSeq)) {
+          h.decisions.set(e.commandSeq, e);
+          if (e.commandSeq <= o.cut) h.decisionEvents++;
+        }
+      } else h.other++;
+      if (messages % 5000 === 0) o.onProgress?.({ seq: m.seq, last: o.last, messages });
+    });
+    for (; next <= o.last; next++) h.removed.push(next);
+    o.onProgress?.({ seq: o.last, last: o.last, messages });
+
+    // Sequences missing at the front while the stream now starts after them were trimmed by the
+    // history keeper before they could be read: the window is not what was announced.
+    const { state } = await jsm.streams.info(writesStream);
+    if (h.removed.length > 0 && h.removed[0] === o.from && state.first_seq > o.from) {
+      throw new ReplayRefused(
+        `history was trimmed while replay read it (${writesStream} now starts at ${state.first_seq}, ` +
+          `replay started at ${o.from}): the history keeper removes the oldest applied commands beyond ` +
+          "jpw.history.*; run replay again",
+      );
+    }
+  }
 }
 
 function parseDecision(m: JsMsg): DecisionEvent | undefined {

@@ -93,6 +93,7 @@ export function describeComparison(c: Comparison): string[] {
   const lines = tables.map(
     (t: Table) => `${t}: ${n(c.compared[t])} rows compared, ${n(c.afterCut[t])} after the cut (not compared)`,
   );
+  lines.push(`compared in ${c.seconds.toFixed(1)}s`);
   if (!c.audited)
     lines.push("the live database has no audit_log (migration 0003): no difference can be told apart");
   if (c.outOfLog.length > 0) {
