@@ -102,17 +102,22 @@ export async function rebuild(
         done += records.length;
         o.onProgress?.({ table, done, total, seq: last });
       });
+      // Awaited with the next batch; a failure in between (Postgres gone) is not unhandled.
+      inFlight.catch(() => {});
     }
     await inFlight;
   }
 
   if (waitingForUser.length > 0) {
     await pullUsersForward(sql, h, waitingForUser, report, fail);
-    const results = await apply(sql, "orders", waitingForUser);
-    results.forEach((r, i) => {
-      const { seq, command } = waitingForUser[i]!;
-      settle("orders", seq, command.operationId, r, report.tables.orders, fail);
-    });
+    for (let i = 0; i < waitingForUser.length; i += o.batchSize) {
+      const items = waitingForUser.slice(i, i + o.batchSize);
+      const results = await apply(sql, "orders", items);
+      results.forEach((r, j) => {
+        const { seq, command } = items[j]!;
+        settle("orders", seq, command.operationId, r, report.tables.orders, fail);
+      });
+    }
   }
   report.seconds = (performance.now() - started) / 1000;
   return report;
