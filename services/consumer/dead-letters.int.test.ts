@@ -18,7 +18,7 @@ const nats = await startNats({ own: true });
 const pg = await startPostgres();
 const db = await pg.createDatabase("dlq");
 await applyStreams(nats.url);
-const nc: NatsConnection = await connect({ servers: nats.url });
+const nc: NatsConnection = await connect({ servers: nats.url, ...nats.auth() });
 const js = jetstream(nc);
 const jsm: JetStreamManager = await jetstreamManager(nc);
 // Few deliveries and short delays, so "out of deliveries" happens within a test.

@@ -4,7 +4,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type } from "arktype";
-import { loadConfig, logLevel, nonNegativeInt, port } from "../shared/config.ts";
+import { loadConfig, logLevel, natsEnv, nonNegativeInt, port } from "../shared/config.ts";
 import { UnavailableError } from "../shared/errors.ts";
 import { opsRoutes } from "../shared/health.ts";
 import { type RouteHandler, router } from "../shared/http.ts";
@@ -20,7 +20,7 @@ import { type WritePathDeps, writeMetrics, writeRoute } from "./write-path.ts";
 
 const Env = type({
   "+": "delete",
-  NATS_URL: "string = 'nats://127.0.0.1:14222'",
+  ...natsEnv("producer"),
   PORT: port(13001),
   HOST: "string = '127.0.0.1'",
   LOG_LEVEL: logLevel,
@@ -68,7 +68,10 @@ await runService("producer", async () => {
 
   let inbox: ReplyInbox | undefined;
   void (async () => {
-    nc = await connectNats(config.NATS_URL, "jpw-producer", log);
+    nc = await connectNats(config.NATS_URL, "jpw-producer", log, {
+      user: config.NATS_USER,
+      pass: config.NATS_PASSWORD,
+    });
     connected = connectionState(nc);
     const kv = await new Kvm(nc).open(operationsBucket, { allow_direct: true });
     inbox = new ReplyInbox(nc, log);

@@ -21,7 +21,7 @@ const pg = await startPostgres();
 const db = await pg.createDatabase("outcomes");
 await applyStreams(nats.url);
 const sql = postgres(db.url, { max: 2, onnotice: () => {} });
-const nc: NatsConnection = await connect({ servers: nats.url });
+const nc: NatsConnection = await connect({ servers: nats.url, ...nats.auth() });
 const kv: KV = await new Kvm(nc).open("operations");
 const stack: WritePath = await startWritePath({
   natsUrl: nats.url,

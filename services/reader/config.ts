@@ -1,11 +1,11 @@
 // The reader's environment. Defaults point at the local stack (ops/lib/stack-config.ts).
 import { type } from "arktype";
 import { cdcConsumer, cdcStream, debeziumHealthUrl } from "../shared/cdc.ts";
-import { logLevel, port, positiveInt } from "../shared/config.ts";
+import { logLevel, natsEnv, port, positiveInt } from "../shared/config.ts";
 
 export const ReaderEnv = type({
   "+": "delete",
-  NATS_URL: "string = 'nats://127.0.0.1:14222'",
+  ...natsEnv("reader"),
   DATABASE_URL: "string = 'postgres://jpw_reader@127.0.0.1:15432/jpw'",
   REDIS_URL: "string = 'redis://127.0.0.1:16379'",
   PORT: port(13002),

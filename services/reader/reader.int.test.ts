@@ -29,7 +29,7 @@ const db = await pg.createDatabase("reader");
 const sql = postgres(db.url, { max: 2, onnotice: () => {} });
 const readerSql = postgres(db.urlAs("jpw_reader"), { max: 4, onnotice: () => {} });
 const redis = connectRedis(redisServer.url, { commandTimeoutMs: 250 });
-const nc = await connect({ servers: nats.url });
+const nc = await connect({ servers: nats.url, ...nats.auth() });
 const js = jetstream(nc);
 const reader = await createReader({
   sql: readerSql,

@@ -10,6 +10,7 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from "./errors.ts";
+import { redactSecrets } from "./redact.ts";
 
 export type Handler = (req: Request) => Promise<Response> | Response;
 
@@ -62,7 +63,7 @@ export function problemBody(err: unknown, instance?: string): ProblemBody {
       type: `/problems/${err.type}`,
       title: err.title,
       status: err.status,
-      detail: err.message,
+      detail: redactSecrets(err.message),
       ...(instance ? { instance } : {}),
       ...err.extra,
     };

@@ -79,8 +79,9 @@ export async function startSystem(o: StartSystemOptions = {}): Promise<System> {
         runtime,
         env: {
           ...common,
+          ...nats.env("reader"),
           DATABASE_URL: db.urlAs("jpw_reader"),
-          REDIS_URL: redis.url,
+          REDIS_URL: redis.urlAs("reader"),
           PRODUCER_URL: producer.url,
           CONSUMER_URL: consumer.url,
           DEBEZIUM_HEALTH_URL: debezium.healthUrl,

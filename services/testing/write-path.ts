@@ -1,6 +1,7 @@
 // The write path as tests and benchmarks use it: the consumer and the producer as real processes
 // against a test's NATS and database, and a client that speaks to the producer like any other.
 import { until } from "../infra/until.ts";
+import { natsAuthFor } from "./nats.ts";
 import { type RunningService, type Runtime, startService } from "./service.ts";
 
 // Tests of the write path wait with it; it lives with the other infrastructure helpers.
@@ -21,18 +22,23 @@ export async function startWritePath(opts: {
   consumerEnv?: Record<string, string>;
   producerEnv?: Record<string, string>;
 }): Promise<WritePath> {
+  // Each service as its own NATS user, with the permissions it has in every stack.
+  const natsEnv = (user: "consumer" | "producer") => {
+    const { pass } = natsAuthFor(opts.natsUrl, user);
+    return { NATS_URL: opts.natsUrl, NATS_USER: user, NATS_PASSWORD: pass };
+  };
   const consumerSpec = {
     entry: "services/consumer/main.ts",
     name: "consumer",
     runtime: opts.runtime ?? "node",
-    env: { NATS_URL: opts.natsUrl, DATABASE_URL: opts.databaseUrl, ...opts.consumerEnv },
+    env: { ...natsEnv("consumer"), DATABASE_URL: opts.databaseUrl, ...opts.consumerEnv },
   };
   let consumer = await startService(consumerSpec);
   const producer = await startService({
     entry: "services/producer/main.ts",
     name: "producer",
     runtime: opts.runtime ?? "node",
-    env: { NATS_URL: opts.natsUrl, ...opts.producerEnv },
+    env: { ...natsEnv("producer"), ...opts.producerEnv },
   });
   // Ready means attached to both consumers: writes sent now are answered, not 202'd by a cold start.
   await until(async () => (await fetch(`${consumer.url}/readyz`)).ok, 20_000, "the consumer to be ready");
