@@ -55,8 +55,12 @@ export const postgresSocketDir = () => join(stackDirs().postgres, "socket");
 export const stackAdminSql = (database = "postgres") =>
   adminOverSocket(postgresSocketDir(), stackPorts().postgres, database);
 
-/** `secrets`: given by the commands that start processes (loadSecrets creates missing ones). */
-export async function stackProcs(secrets: Secrets = none): Promise<StackProc[]> {
+/**
+ * `secrets`: the stack's (loadSecrets creates missing ones when starting; `status` reads them if
+ * this user may). Without them the processes can be listed and stopped, not started.
+ */
+export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
+  const secrets = given ?? none;
   const ports = stackPorts();
   const dirs = stackDirs();
   const urls = localUrls(secrets);
@@ -245,8 +249,8 @@ function debeziumProc(httpPort: number, secrets: Secrets): StackProc {
   let run: DebeziumRun | undefined;
   let missing: Error | undefined;
   try {
-    // Its config file holds passwords: only written when the stack starts something.
-    if (secrets.dir) run = prepareDebeziumRun(options);
+    // How to start it; its config file (passwords inside) is written only when it starts.
+    run = prepareDebeziumRun(options, { writeConfig: false });
   } catch (err) {
     missing = err as Error;
   }
@@ -275,6 +279,7 @@ function debeziumProc(httpPort: number, secrets: Secrets): StackProc {
     readyTimeoutMs: 120_000,
     prepare: async () => {
       if (missing) throw missing;
+      prepareDebeziumRun(options);
     },
   };
 }

@@ -92,19 +92,20 @@ export function debeziumConfig(
  * Writes `<runDir>/config/application.properties` for this run and returns how to start it: java
  * directly (run.sh would need the dist as its working directory), the runner jar first on the class path.
  */
-export function prepareDebeziumRun(o: DebeziumRunOptions): DebeziumRun {
+export function prepareDebeziumRun(o: DebeziumRunOptions, opts: { writeConfig?: boolean } = {}): DebeziumRun {
   const home = o.home ?? debeziumHome();
   tools.debezium();
   const runner = readdirSync(home).find((f) => /^debezium-server-.*-runner\.jar$/.test(f));
   if (!runner) throw new Error(`no debezium-server-*-runner.jar in ${home}: run just setup`);
   const configDir = join(o.runDir, "config");
-  mkdirSync(configDir, { recursive: true });
   const offsetsFile = join(o.runDir, "offsets.dat");
-  const config = debeziumConfig({ ...o, offsetsFile });
   const configFile = join(configDir, "application.properties");
-  // Passwords inside: owner-only, like the secrets folder it was filled from.
-  writeFileSync(configFile, config, { mode: 0o600 });
-  chmodSync(configFile, 0o600);
+  if (opts.writeConfig !== false) {
+    mkdirSync(configDir, { recursive: true });
+    // Passwords inside: owner-only, like the secrets folder it was filled from.
+    writeFileSync(configFile, debeziumConfig({ ...o, offsetsFile }), { mode: 0o600 });
+    chmodSync(configFile, 0o600);
+  }
   const javaHome = o.javaHome ?? tools.javaHome();
   const classPath = [join(home, runner), join(home, "config", "lib"), join(home, "lib", "*")].join(":");
   return {

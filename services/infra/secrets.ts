@@ -18,7 +18,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /** NATS users: one per service, Debezium, and `admin` (reconciler, `just dlq`, `just nats`, people). */
 export const natsUsers = ["admin", "producer", "consumer", "reader", "debezium"] as const;
@@ -58,7 +58,10 @@ export class SecretsError extends Error {
  * asked for. Tightens the folder and files to owner-only if something loosened them.
  */
 export function loadSecrets(dir: string): Secrets {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Only the secrets folder is owner-only: its parents (the data folder) keep the usual mode, since
+  // other users (Postgres's, when root runs the stack) must reach their own folders there.
+  mkdirSync(dirname(dir), { recursive: true });
+  if (!existsSync(dir)) mkdirSync(dir, { mode: 0o700 });
   chmodSync(dir, 0o700);
   const one = (kind: "nats" | "postgres" | "redis", name: string) =>
     readOrCreate(secretFile(dir, kind, name));
