@@ -13,6 +13,7 @@ import { createLogger } from "../shared/log.ts";
 import { Registry } from "../shared/metrics.ts";
 import { connectionState, connectNats, requireJetStream } from "../shared/nats.ts";
 import { operationsBucket } from "../shared/operations.ts";
+import { servedElsewhere } from "../shared/public-routes.ts";
 import { runtime, serve } from "../shared/runtime.ts";
 import { type Table, writesStream } from "../shared/writes.ts";
 import { ReplyInbox } from "./replies.ts";
@@ -62,6 +63,7 @@ await runService("producer", async () => {
       ["POST", "/api/orders", write("orders")],
     ],
     (err, req) => log.error("unexpected error", { err, method: req.method, url: req.url }),
+    servedElsewhere("producer"),
   );
   const server = await serve(handler, { port: config.PORT, hostname: config.HOST });
   log.info("listening", { url: server.url, runtime });

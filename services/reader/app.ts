@@ -12,8 +12,9 @@ import type { Logger } from "../shared/log.ts";
 import { Registry } from "../shared/metrics.ts";
 import { requireJetStream } from "../shared/nats.ts";
 import { operationRoute, operationsBucket } from "../shared/operations.ts";
+import { servedElsewhere } from "../shared/public-routes.ts";
 import { Cache, type CacheHooks } from "./cache.ts";
-import { InvalidationFeed } from "./feed.ts";
+import { type FeedOptions, InvalidationFeed } from "./feed.ts";
 import { type Invalidator, startInvalidator } from "./invalidator.ts";
 import { KeySpace } from "./keys.ts";
 import { readRoutes } from "./routes.ts";
@@ -33,6 +34,8 @@ export interface ReaderDeps {
   producerUrl?: string;
   consumerUrl?: string;
   debeziumHealthUrl?: string;
+  /** GET /api/events: clients at once (one more is a 503) and keep-alive interval. */
+  sse?: FeedOptions;
   hooks?: CacheHooks;
   /** false: serve reads only (tests of the read path that drive invalidation themselves). */
   invalidate?: boolean;
@@ -72,7 +75,8 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
     },
   });
   const store = new Store(d.sql);
-  const feed = new InvalidationFeed();
+  const feed = new InvalidationFeed(d.sse);
+  metrics.gauge("reader_sse_clients", "Open event streams (GET /api/events)", () => feed.size);
   const stream = d.cdcStream ?? "CDC";
   const consumer = d.cdcConsumer ?? "cache-invalidator";
   const invalidator =
@@ -128,7 +132,7 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
       ...opsRoutes("reader", checks, metrics),
       ...readRoutes({ cache, store, outcomes: cacheOutcomes }),
       ["GET", "/api/operations/:id", operations],
-      ["GET", "/api/events", () => feed.response()],
+      ["GET", "/api/events", (req) => feed.response(req)],
       [
         "GET",
         "/api/system",
@@ -147,6 +151,7 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
       ],
     ],
     (err, req) => d.log.error("request failed", { error: err, method: req.method, url: req.url }),
+    servedElsewhere("reader"),
   );
   return {
     handler,

@@ -20,6 +20,10 @@ export const ReaderEnv = type({
   /** Redelivery delay of an invalidation Redis could not apply. */
   INVALIDATION_RETRY_MS: positiveInt(1000),
   PG_POOL_MAX: positiveInt(10),
+  /** Event-stream clients (GET /api/events) at once; one more is answered 503 + Retry-After. */
+  SSE_MAX_CLIENTS: positiveInt(100),
+  /** A keep-alive line to each event-stream client this often; also how soon a departed one is released. */
+  SSE_KEEPALIVE_MS: positiveInt(5000),
   CDC_STREAM: type("string").default(cdcStream),
   CDC_CONSUMER: type("string").default(cdcConsumer),
   PRODUCER_URL: "string = 'http://127.0.0.1:13001'",

@@ -40,6 +40,7 @@ await runService("reader", async () => {
     producerUrl: none(config.PRODUCER_URL),
     consumerUrl: none(config.CONSUMER_URL),
     debeziumHealthUrl: none(config.DEBEZIUM_HEALTH_URL),
+    sse: { maxClients: config.SSE_MAX_CLIENTS, keepAliveMs: config.SSE_KEEPALIVE_MS },
   });
   const server = await serve(reader.handler, { port: config.PORT, hostname: config.HOST });
   log.info("listening", { url: server.url, runtime });
