@@ -339,8 +339,12 @@ for (const runtime of ["node", "deno"] as Runtime[]) {
         entry: "services/reader/main.ts",
         runtime,
         name: `reader-${runtime}`,
+        // As the admin users: this test's own durable and key prefix lie outside the reader's
+        // permissions (services/infra/nats-auth.ts, redis-auth.ts), which the system tests use.
         env: {
           NATS_URL: nats.url,
+          NATS_USER: "admin",
+          NATS_PASSWORD: nats.auth().pass,
           DATABASE_URL: db.urlAs("jpw_reader"),
           REDIS_URL: redisServer.url,
           CACHE_KEY_PREFIX: `entry-${runtime}`,
