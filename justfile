@@ -52,7 +52,7 @@ psql *args:
 redis-cli *args:
     {{tsx}} ops/clients.ts redis-cli "$@"
 
-# Follow the logs of the local stack (all, or the named processes)
+# Follow the logs of the local stack (all, or the named processes); the deployed server's: `just server-logs`
 logs *names:
     {{tsx}} ops/stack.ts logs {{names}}
 
@@ -83,3 +83,27 @@ fmt:
 # Run a benchmark against its baseline: `just bench write|read|cdc [--duration 10 ...]`
 bench which *args:
     {{tsx}} ops/bench/{{which}}.ts {{args}}
+
+# Deploy the committed HEAD to a fresh Debian 13 server over ssh: `just deploy root@203.0.113.7 [--domain shop.example.com]`
+deploy target *args:
+    {{tsx}} ops/deploy/cli.ts deploy {{target}} {{args}}
+
+# Roll out the committed HEAD to the deployed server: only what changed, streams.yaml and migrations first [--allow-dirty]
+update *args:
+    {{tsx}} ops/deploy/cli.ts update {{args}}
+
+# A shell on the deployed server, or one command there (`just ssh jpw status`)
+ssh *args:
+    {{tsx}} ops/deploy/cli.ts ssh {{args}}
+
+# Follow the deployed server's logs (journald; all, or the named processes); `just logs` is the local stack's
+server-logs *names:
+    {{tsx}} ops/deploy/cli.ts logs {{names}}
+
+# Create a Vultr server (VULTR_API_KEY; JPW_VULTR_PLAN/REGION/OS), wait for ssh, then deploy to it
+go *args:
+    {{tsx}} ops/deploy/cli.ts go {{args}}
+
+# Delete the Vultr server `just go` created, with all its data [--yes]
+destroy *args:
+    {{tsx}} ops/deploy/cli.ts destroy {{args}}

@@ -18,6 +18,7 @@ import {
   natsServerPath,
   pgBinDir,
   tools,
+  which,
 } from "../services/infra/tools.ts";
 import { versions } from "../services/infra/versions.ts";
 import { parseCommandLine } from "./lib/args.ts";
@@ -34,7 +35,16 @@ const aptPackages: Record<string, () => string> = {
   chromium: tools.chromium,
   // The load generator of the benchmarks.
   wrk: tools.wrk,
+  // The deploy tests: a Debian 13 root to deploy to, reached over ssh (ops/deploy/test-target.ts).
+  debootstrap: () => located("debootstrap"),
+  "openssh-client": () => located("ssh"),
 };
+
+function located(program: string): string {
+  const path = which(program);
+  if (!path) throw new InstallError(`${program} not found`);
+  return path;
+}
 
 class InstallError extends Error {
   override name = "InstallError";
@@ -51,7 +61,7 @@ async function ensureAptPackages(): Promise<string> {
       }
     })
     .map(([pkg]) => pkg);
-  if (missing.length === 0) return "postgresql, redis-server, caddy, chromium, wrk present";
+  if (missing.length === 0) return `${Object.keys(aptPackages).join(", ")} present`;
   if (checkOnly) throw new InstallError(`missing Debian packages: ${missing.join(" ")}`);
   const isRoot = process.getuid?.() === 0;
   if (!isRoot && !(await probe("sudo", ["-n", "true"]))) {

@@ -12,18 +12,24 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { migrate } from "../services/infra/migrate.ts";
-import { root, toolsDir } from "../services/infra/paths.ts";
+import { root } from "../services/infra/paths.ts";
 import { setRolePasswords } from "../services/infra/postgres-auth.ts";
 import { portInUse } from "../services/infra/probe.ts";
 import { run } from "../services/infra/proc.ts";
-import { connectTo, loadSpecFile, reconcile } from "../services/infra/reconcile/mod.ts";
+import {
+  connectTo,
+  DestructiveChangeError,
+  loadSpecFile,
+  reconcile,
+} from "../services/infra/reconcile/mod.ts";
 import { loadSecrets, type Secrets } from "../services/infra/secrets.ts";
 import { color, fail, say, seconds, warn } from "../services/infra/term.ts";
+import { natsCliPath } from "../services/infra/tools.ts";
 import { DeadlineError, until } from "../services/infra/until.ts";
 import { writeComposeEnv } from "./docker/env.ts";
 import { stackSecrets } from "./lib/admin.ts";
 import { parseCommandLine } from "./lib/args.ts";
-import { localUrls, stackDirs, stackPorts, standardPorts } from "./lib/stack-config.ts";
+import { localUrls, stackDirs, stackPorts, stackProfile, standardPorts } from "./lib/stack-config.ts";
 import { databaseName, type Group, type StackProc, stackAdminSql, stackProcs } from "./lib/stack-procs.ts";
 import { Supervisor } from "./lib/supervisor.ts";
 
@@ -118,6 +124,15 @@ async function afterGroup(group: Group): Promise<void> {
     const { plan, result } = await reconcile(nc, loadSpecFile(), {
       monitorUrl: localUrls().natsMonitorUrl,
       log: (l) => say("streams", l),
+    }).catch((err) => {
+      // The stack never destroys data on its own: the person decides, with the reconciler's own flag.
+      if (err instanceof DestructiveChangeError) {
+        throw new StackError(
+          `${err.message.replace(/ Re-run with --allow-destructive.*$/, "")} Review it with \`just streams plan\`, ` +
+            "then run `just streams apply --allow-destructive` and start the stack again (README: Upgrading a stack)",
+        );
+      }
+      throw err;
     });
     for (const w of plan.warnings) warn("streams", w);
     const changed = result.created + result.updated + result.replaced + result.deleted;
@@ -159,7 +174,8 @@ async function noteStandardPorts(): Promise<void> {
 }
 
 function buildWebIfPresent(): Promise<unknown> | undefined {
-  if (!existsSync(join(root, "web", "vite.config.ts"))) return undefined;
+  // A deployed server gets the UI built by the deployer (it has no dev dependencies such as vite).
+  if (stackProfile().server || !existsSync(join(root, "web", "vite.config.ts"))) return undefined;
   say("web", "building the UI (vite)");
   return run(join(root, "node_modules", ".bin", "vite"), ["build", "--logLevel", "warn"], {
     cwd: join(root, "web"),
@@ -240,16 +256,16 @@ async function upForeground(procs: StackProc[]): Promise<void> {
   const started: Supervisor[] = [];
   const width = Math.max(...procs.map((p) => p.name.length));
   let stopping = false;
-  const stopAll = async () => {
+  const stopAll = async (code = 0) => {
     if (stopping) return;
     stopping = true;
     say("stack", "stopping (Ctrl-C again does not speed this up)");
     for (const s of [...started].reverse()) await s.stop();
     say("stack", "stopped");
-    process.exit(0);
+    process.exit(code);
   };
-  process.on("SIGINT", stopAll);
-  process.on("SIGTERM", stopAll);
+  process.on("SIGINT", () => stopAll());
+  process.on("SIGTERM", () => stopAll());
   const launch = (p: StackProc, i: number) => {
     const paint = palette[i % palette.length]!;
     const sup = new Supervisor(p, (line) => console.log(`${paint(p.name.padEnd(width))} | ${line}`));
@@ -265,7 +281,8 @@ async function upForeground(procs: StackProc[]): Promise<void> {
     await startAll(procs, launch, "already running (detached); using it");
   } catch (err) {
     fail("stack", (err as Error).message);
-    await stopAll();
+    // Non-zero, so a service manager (systemd on a deployed server) sees a failed start.
+    await stopAll(1);
     return;
   }
   say("stack", `${color.green("up")}: ${localUrls().edgeUrl} (Ctrl-C stops everything this command started)`);
@@ -301,7 +318,10 @@ async function status(): Promise<void> {
         ? color.green("ready   ")
         : color.yellow("starting")
       : ready
-        ? color.yellow("foreign ")
+        ? // On a server the unit runs the stack without pid files: ready is simply ready there.
+          stackProfile().server
+          ? color.green("ready   ")
+          : color.yellow("foreign ")
         : color.dim("stopped ");
     console.log(
       `${p.name.padEnd(width)}  ${state}  ${pid ? `pid ${pid}` : "".padEnd(9)}  ${p.reach.join("  ")}`,
@@ -311,7 +331,7 @@ async function status(): Promise<void> {
   const u = localUrls(owned);
   console.log(`
 Reach the servers as their administrators (credentials from ${dirs.secrets}):
-  just nats stream ls      just psql      just redis-cli      (logs: just logs [name])`);
+  just nats stream ls      just psql      just redis-cli      (logs: ${stackProfile().server ? "journalctl -u jpw" : "just logs [name]"})`);
   if (!owned) {
     console.log(`  (${dirs.secrets} does not exist yet or is not readable by this user: it belongs to the stack's owner)
 NATS_URL=${u.natsUrl}  DATABASE_URL=${u.adminDatabaseUrl}  REDIS_URL=${u.redisUrl}`);
@@ -324,7 +344,7 @@ DATABASE_URL=${u.adminDatabaseUrl}
 REDIS_URL=${u.redisUrl}
 
   nats stream ls      psql "$DATABASE_URL"      redis-cli -u "$REDIS_URL"
-  (the nats CLI reads NATS_URL, NATS_USER and NATS_PASSWORD; it is ${join(toolsDir, "bin", "nats")})`);
+  (the nats CLI reads NATS_URL, NATS_USER and NATS_PASSWORD; it is ${natsCliPath()})`);
 }
 
 function dockerAvailable(): boolean {

@@ -17,13 +17,38 @@ const num = (name: string, fallback: number): number => {
   return n;
 };
 
+/**
+ * Where the stack runs. `local` (the default): a person's machine, everything on loopback, the UI
+ * built at start. `server` (JPW_PROFILE=server, what ops/deploy installs): the edge listens publicly on
+ * :80, and with JPW_DOMAIN also on :443 with automatic HTTPS; the UI arrives prebuilt; every process is
+ * restarted when it exits, since nobody is watching a terminal.
+ */
+export function stackProfile() {
+  const profile = process.env.JPW_PROFILE || "local";
+  if (profile !== "local" && profile !== "server") {
+    throw new Error(`JPW_PROFILE=${profile} is not a profile: use local or server`);
+  }
+  const domain = process.env.JPW_DOMAIN || undefined;
+  if (
+    domain !== undefined &&
+    !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(domain)
+  ) {
+    throw new Error(`JPW_DOMAIN=${domain} is not a domain name (e.g. shop.example.com)`);
+  }
+  if (domain && profile !== "server") throw new Error("JPW_DOMAIN needs JPW_PROFILE=server");
+  return { server: profile === "server", domain, acmeEmail: process.env.JPW_ACME_EMAIL || undefined };
+}
+
 export function stackPorts() {
+  const { server } = stackProfile();
   return {
     nats: num("JPW_NATS_PORT", 14222),
     natsMonitor: num("JPW_NATS_MONITOR_PORT", 18222),
     postgres: num("JPW_PG_PORT", 15432),
     redis: num("JPW_REDIS_PORT", 16379),
-    edge: num("JPW_HTTP_PORT", 8080),
+    edge: num("JPW_HTTP_PORT", server ? 80 : 8080),
+    /** Only used with a domain (server profile): Caddy's automatic HTTPS. */
+    https: num("JPW_HTTPS_PORT", 443),
     producer: num("JPW_PRODUCER_PORT", 13001),
     reader: num("JPW_READER_PORT", 13002),
     consumer: num("JPW_CONSUMER_PORT", 13003),
@@ -81,6 +106,12 @@ export function localUrls(secrets?: Secrets) {
     readerRedisUrl: secrets
       ? redisUrl({ host: "127.0.0.1", port: p.redis, user: "reader", password: secrets.redis.reader })
       : `redis://reader@127.0.0.1:${p.redis}`,
-    edgeUrl: `http://localhost:${p.edge}`,
+    edgeUrl: edgeUrl(p),
   };
+}
+
+function edgeUrl(p: { edge: number; https: number }): string {
+  const { server, domain } = stackProfile();
+  if (domain) return `https://${domain}${p.https === 443 ? "" : `:${p.https}`}`;
+  return `http://${server ? "127.0.0.1" : "localhost"}${p.edge === 80 ? "" : `:${p.edge}`}`;
 }

@@ -24,7 +24,7 @@ import {
 import { serviceCommand } from "../../services/infra/service-command.ts";
 import { tools } from "../../services/infra/tools.ts";
 import { debeziumHealthUrl } from "../../services/shared/cdc.ts";
-import { databaseName, localUrls, stackDirs, stackPorts } from "./stack-config.ts";
+import { databaseName, localUrls, stackDirs, stackPorts, stackProfile } from "./stack-config.ts";
 import type { ProcSpec } from "./supervisor.ts";
 
 export type Group = "infra" | "cdc" | "app" | "edge";
@@ -64,6 +64,7 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
   const ports = stackPorts();
   const dirs = stackDirs();
   const urls = localUrls(secrets);
+  const profile = stackProfile();
   const owner = postgresOwner();
   const pgData = join(dirs.postgres, "data");
   const pgSocket = postgresSocketDir();
@@ -220,10 +221,21 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
           producer: `127.0.0.1:${ports.producer}`,
           reader: `127.0.0.1:${ports.reader}`,
           webRoot: join(root, "web", "dist"),
+          ...(profile.server
+            ? {
+                loopback: false,
+                domain: profile.domain,
+                httpsPort: ports.https,
+                acmeEmail: profile.acmeEmail,
+              }
+            : {}),
         }),
       );
     },
   });
+  // On a server nobody watches a terminal: a process that exits is started again (with the
+  // supervisor's growing delay) instead of leaving the system without it.
+  if (profile.server) for (const p of procs) p.restart = true;
   return procs;
 }
 
