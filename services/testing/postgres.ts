@@ -42,6 +42,20 @@ export interface PostgresServer extends AsyncDisposable {
 const template = "jpw_template";
 let counter = 0;
 
+/**
+ * The roles' passwords of every server this process started or reuses, by host:port: harness
+ * helpers given only a URL (startWritePath gives the producer its own role) find them here.
+ */
+const known = new Map<string, () => Record<PostgresRole, string>>();
+const serverKey = (url: string) => new URL(url).host;
+
+/** The password of `role` on the Postgres server `url` points at (one this process started or reuses). */
+export function postgresPasswordFor(url: string, role: PostgresRole): string {
+  const passwords = known.get(serverKey(url));
+  if (!passwords) throw new Error(`no Postgres at ${serverKey(url)} was started or reused by this test process`);
+  return passwords()[role];
+}
+
 export interface StartPostgresOptions {
   /** Ignore DATABASE_URL and start our own cluster (tests that stop or kill it). */
   own?: boolean;
@@ -85,6 +99,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     await waitReady(proc, "postgres", () => canConnect(() => adminOverSocket(dir, on)));
   };
   await onFreePort(boot);
+  known.set(`127.0.0.1:${port}`, () => passwords);
   // The superuser's password first (over the socket), then the template's migrations create the
   // services' roles, which get theirs.
   await withSql(adminOverSocket(dir, port), (sql) => setRolePasswords(sql, { postgres: passwords.postgres }));
@@ -206,6 +221,7 @@ async function createDatabase(
  */
 function reusedServer(given: string): PostgresServer {
   const passwords = () => reusedSecrets("DATABASE_URL").postgres;
+  known.set(serverKey(given), passwords);
   const refuse = async () => {
     throw new Error(
       `cannot stop the Postgres at DATABASE_URL=${given}: unset DATABASE_URL to let the test start its own`,
