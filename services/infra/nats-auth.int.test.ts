@@ -22,6 +22,10 @@ await applyStreams(nats.url);
 const admin = await nats.connect();
 const adminJsm = await jetstreamManager(admin);
 const connections: NatsConnection[] = [admin];
+const pg = await startPostgres();
+const db = await pg.createDatabase("nats_auth");
+const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+const stack = await startWritePath({ natsUrl: nats.url, databaseUrl: db.urlAs("jpw_writer") });
 const as = async (user: NatsUser) => {
   const nc = await nats.connect(user);
   connections.push(nc);
@@ -139,14 +143,7 @@ users("no user subscribes to another's replies", async () => {
   await subscribeDenied(await as("producer"), "cdc.>");
 });
 
-users.run();
-
 const replies = suite("the consumer answers the producer's reply prefix only");
-
-const pg = await startPostgres();
-const db = await pg.createDatabase("nats_auth");
-const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-const stack = await startWritePath({ natsUrl: nats.url, databaseUrl: db.urlAs("jpw_writer") });
 
 /** A create-user command published by hand (as `nats pub` would) with the given Reply-To. */
 async function handPublished(
@@ -215,4 +212,5 @@ replies.after(async () => {
   await nats[Symbol.asyncDispose]();
 });
 
+users.run();
 replies.run();
