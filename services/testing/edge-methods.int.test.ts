@@ -194,7 +194,53 @@ methods(
   },
 );
 
-methods.run();
+const leftovers = suite("requests leave no state behind on the servers");
+
+leftovers(
+  "200 identical replays, reads, operations, the system panel and event streams leave no consumer",
+  async () => {
+    const consumers = async () => {
+      const out: { stream: string; name: string; durable: boolean }[] = [];
+      for await (const st of jsm.streams.list()) {
+        for await (const c of jsm.consumers.list(st.config.name)) {
+          out.push({ stream: st.config.name, name: c.name, durable: Boolean(c.config.durable_name) });
+        }
+      }
+      return out;
+    };
+    const before = await consumers();
+    const body = { name: "Replayed", email: "replayed@example.com" };
+    const first = await raw(`${edge.url}/api/users`, "POST", JSON.stringify(body));
+    assert.is(first.status, 201, first.body);
+    const id = (JSON.parse(first.body) as { operationId: string }).operationId;
+    // The same request again and again, as a client's retry storm would: each a replay.
+    const replays = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        fetch(`${edge.url}/api/users`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "idempotency-key": id },
+          body: JSON.stringify(body),
+        }).then(async (r) => {
+          await r.body?.cancel();
+          return r.status;
+        }),
+      ),
+    );
+    assert.equal([...new Set(replays)], [200]);
+    for (const path of [`/api/users/${id}`, "/api/users", `/api/operations/${id}`, "/api/system"]) {
+      assert.is((await raw(`${edge.url}${path}`, "GET")).status, 200, path);
+    }
+    const ac = new AbortController();
+    await fetch(`${edge.url}/api/events`, { signal: ac.signal });
+    ac.abort();
+    // What was there before: the durable consumers of streams.yaml, nothing ephemeral, nothing new.
+    assert.equal(await consumers(), before);
+    assert.ok(
+      before.every((c) => c.durable),
+      `ephemeral consumers: ${JSON.stringify(before.filter((c) => !c.durable))}`,
+    );
+  },
+);
 
 const events = suite("the event stream is bounded");
 
@@ -242,4 +288,6 @@ events.after(async () => {
   removeTempDir(web);
 });
 
+methods.run();
+leftovers.run();
 events.run();
