@@ -233,6 +233,7 @@ leftovers(
     const ac = new AbortController();
     await fetch(`${edge.url}/api/events`, { signal: ac.signal });
     ac.abort();
+    await until(async () => (await sseClients()) === 0, 10_000, "the event stream to be released");
     // What was there before: the durable consumers of streams.yaml, nothing ephemeral, nothing new.
     assert.equal(await consumers(), before);
     assert.ok(
