@@ -40,9 +40,9 @@ await using reader = await startService({
   entry: "services/reader/main.ts",
   name: "reader",
   env: {
-    NATS_URL: nats.url,
+    ...nats.env("reader"),
     DATABASE_URL: db.urlAs("jpw_reader"),
-    REDIS_URL: redisServer.url,
+    REDIS_URL: redisServer.urlAs("reader"),
     DEBEZIUM_HEALTH_URL: "none",
     LOG_LEVEL: "info",
   },

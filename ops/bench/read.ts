@@ -44,8 +44,8 @@ await using reader = await startService({
   env: {
     ...env,
     LOG_LEVEL: "info",
-    NATS_URL: nats.url,
-    REDIS_URL: redisServer.url,
+    ...nats.env("reader"),
+    REDIS_URL: redisServer.urlAs("reader"),
     DEBEZIUM_HEALTH_URL: "none",
   },
 });
