@@ -31,7 +31,7 @@ test.before(async () => {
   consumer = await startService({
     entry: "services/consumer/main.ts",
     name: "consumer",
-    env: { NATS_URL: nats.url, DATABASE_URL: db.urlAs("jpw_writer") },
+    env: { ...nats.env("consumer"), DATABASE_URL: db.urlAs("jpw_writer") },
   });
   nc = await connect({ servers: nats.url, ...nats.auth() });
 });

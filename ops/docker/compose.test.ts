@@ -59,7 +59,9 @@ test("only the edge publishes a port, and only on loopback", () => {
 });
 
 test("every secret comes from the env file, and each service gets only its own", () => {
-  const every = Object.keys(secretsEnv(loadSecrets(mkdtempSync(join(tmpdir(), "jpw-compose-")))));
+  const scratch = mkdtempSync(join(tmpdir(), "jpw-compose-"));
+  const every = Object.keys(secretsEnv(loadSecrets(join(scratch, "secrets"))));
+  rmSync(scratch, { recursive: true, force: true });
   const used = [...composeText.matchAll(/\$\{(\w+)(?::\?[^}]*)?\}/g)].map((m) => m[1]!);
   assert.ok(used.length > 0);
   for (const v of used) assert.ok(every.includes(v), `\${${v}} is not a secret of secrets.ts`);
