@@ -94,6 +94,24 @@ test("no file imports another that imports it back, directly or around a cycle",
   assert.equal(cycles(graph), []);
 });
 
+test("the consumer speaks outcomes, not HTTP: nothing it imports reaches the HTTP helpers or errors", () => {
+  const http = ["services/shared/http.ts", "services/shared/errors.ts", "services/shared/outcome-http.ts"];
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const t of graph.get(file) ?? []) visit(t);
+  };
+  for (const file of graph.keys()) {
+    const work = file.startsWith("services/consumer/") && !/\.test\.ts$|\/main\.ts$/.test(file);
+    if (work) visit(file);
+  }
+  assert.equal(
+    http.filter((f) => seen.has(f)),
+    [],
+  );
+});
+
 test("the graph is read from real imports (a known edge is found)", () => {
   assert.ok(graph.get("ops/stack.ts")?.includes("services/infra/migrate.ts"));
 });

@@ -91,7 +91,7 @@ const consumer = await startService({
 const producer = await startService({
   entry: "services/producer/main.ts",
   name: "producer",
-  env: { ...quiet, ...nats.env("producer") },
+  env: { ...quiet, ...nats.env("producer"), DATABASE_URL: pipelineDb.urlAs("jpw_producer") },
   nodeArgs: nodeArgs("producer"),
 });
 const baseline = await startService({

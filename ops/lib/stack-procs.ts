@@ -187,7 +187,7 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
   };
   procs.push(
     service("consumer", ports.consumer, { DATABASE_URL: urls.writerDatabaseUrl }),
-    service("producer", ports.producer, {}),
+    service("producer", ports.producer, { DATABASE_URL: urls.producerDatabaseUrl }),
     service("reader", ports.reader, {
       DATABASE_URL: urls.readerDatabaseUrl,
       REDIS_URL: urls.readerRedisUrl,

@@ -1,11 +1,12 @@
 // Applies write commands to Postgres: one writer per table on its durable pull consumer
-// (users-writer, orders-writer). Serves /healthz, /readyz and /metrics; the work is in writer.ts.
-import { jetstream } from "@nats-io/jetstream";
+// (users-writer, orders-writer), and keeps WRITES's history within its declared limits. Serves
+// /healthz, /readyz and /metrics; the work is in writer.ts, settle.ts and keeper.ts.
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type } from "arktype";
 import postgres from "postgres";
-import { loadConfig, logLevel, natsEnv, port } from "../shared/config.ts";
+import { loadConfig, logLevel, natsEnv, port, positiveInt as positive } from "../shared/config.ts";
 import { opsRoutes } from "../shared/health.ts";
 import { router } from "../shared/http.ts";
 import { runService } from "../shared/lifecycle.ts";
@@ -15,10 +16,9 @@ import { connectionState, connectNats, requireJetStream } from "../shared/nats.t
 import { operationsBucket } from "../shared/operations.ts";
 import { runtime, serve } from "../shared/runtime.ts";
 import { consumerName, dlqStream, tables, writesStream } from "../shared/writes.ts";
-import { consumerMetrics, TableWriter } from "./writer.ts";
-
-const positive = (fallback: number) =>
-  type("string.integer.parse").to("number.integer >= 1").default(String(fallback));
+import { HistoryKeeper } from "./keeper.ts";
+import { consumerMetrics } from "./metrics.ts";
+import { TableWriter } from "./writer.ts";
 
 const Env = type({
   "+": "delete",
@@ -46,6 +46,8 @@ const Env = type({
   PG_POOL_SIZE: positive(8),
   /** Below the consumers' ack_wait (30s), so a stuck statement fails before its message is redelivered. */
   PG_STATEMENT_TIMEOUT_MS: positive(10_000),
+  /** How often the history keeper trims WRITES to its declared limits. */
+  KEEPER_INTERVAL_MS: positive(1000),
 });
 
 await runService("consumer", async () => {
@@ -87,14 +89,12 @@ await runService("consumer", async () => {
       },
     },
     {
+      // Not consuming, or holding commands whose outcome cannot be written (names the cause).
       name: "writers",
       check: async () => {
-        const idle = writers.filter((w) => !w.attached);
-        if (writers.length === 0 || idle.length > 0) {
-          throw new Error(
-            idle.map((w) => `${w.table}: ${w.lastError || "not consuming"}`).join("; ") || "starting",
-          );
-        }
+        if (writers.length === 0) throw new Error("starting");
+        const problems = writers.flatMap((w) => (w.problem() ? [`${w.table}: ${w.problem()}`] : []));
+        if (problems.length > 0) throw new Error(problems.join("; "));
       },
     },
   ];
@@ -105,6 +105,7 @@ await runService("consumer", async () => {
   log.info("listening", { url: server.url, runtime });
 
   const running: Promise<void>[] = [];
+  let keeper: HistoryKeeper | undefined;
   let stopping = false;
   void (async () => {
     const conn = await connectNats(config.NATS_URL, "jpw-consumer", log, {
@@ -117,6 +118,21 @@ await runService("consumer", async () => {
     const kv = await new Kvm(conn).open(operationsBucket, { allow_direct: true });
     const deps = { nc: conn, js: jetstream(conn), kv, sql, log, metrics };
     if (stopping) return;
+    let jsm: JetStreamManager | undefined;
+    keeper = new HistoryKeeper(
+      async () => {
+        jsm ??= await jetstreamManager(conn, { timeout: 5000 });
+        return jsm;
+      },
+      log.child({ component: "history-keeper" }),
+      metrics.history,
+      {
+        stream: writesStream,
+        consumers: tables.map(consumerName),
+        intervalMs: config.KEEPER_INTERVAL_MS,
+      },
+    );
+    keeper.start();
     for (const table of tables) {
       const writer = new TableWriter(table, deps, {
         batchSize: config.CONSUMER_BATCH_SIZE,
@@ -135,6 +151,7 @@ await runService("consumer", async () => {
     stopping = true;
     log.info("shutting down: finishing the messages in flight");
     // Stop pulling, settle everything taken (reply, record, ack), then close the connections.
+    await keeper?.stop();
     await Promise.all(writers.map((w) => w.stop()));
     await Promise.all(running);
     if (nc) await nc.drain().catch(() => {});

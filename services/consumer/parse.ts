@@ -2,7 +2,7 @@
 // with the nats CLI. A message that does not parse is data to dead-letter, never an exception.
 import { type } from "arktype";
 import { isWriteReply } from "../shared/nats.ts";
-import { isUuid } from "../shared/operations.ts";
+import { isUuid } from "../shared/uuid.ts";
 import {
   type Command,
   inputs,

@@ -6,18 +6,11 @@
 //   same id, another payload     → key reused (422), also when the id belongs to the other table
 //   no such id, email taken      → 409 (users)
 //   no such id, no such user     → user missing (orders; the consumer retries briefly, then 422)
+// created_at is the command's requestedAt, not now(): a row is reproducible from its command.
 import type { Sql } from "postgres";
-import { formatCents, parseCents } from "../shared/money.ts";
+import { type OrderRow, orderResult, sameData, type UserRow, userResult } from "../shared/rows.ts";
 import { isoTimestampFormat } from "../shared/timestamps.ts";
-import {
-  type Command,
-  canonical,
-  type OrderData,
-  type OrderResult,
-  type Table,
-  type UserData,
-  type UserResult,
-} from "../shared/writes.ts";
+import type { Command, OrderResult, Table, UserResult } from "../shared/writes.ts";
 
 export type Applied =
   | { kind: "inserted"; result: UserResult | OrderResult }
@@ -27,22 +20,6 @@ export type Applied =
   | { kind: "user-missing" }
   /** Skipped by a conflict that is no longer there (a concurrent insert rolled back): try again. */
   | { kind: "unexplained" };
-
-interface UserRow {
-  id: string;
-  name: string;
-  email: string;
-  /** UTC text with microseconds (see shared/timestamps.ts), as the reader returns it. */
-  created_at: string;
-}
-
-interface OrderRow {
-  id: string;
-  user_id: string;
-  items: { productId: unknown; quantity: unknown; price: unknown }[];
-  total: string;
-  created_at: string;
-}
 
 export async function applyBatch(sql: Sql, table: Table, commands: Command[]): Promise<Applied[]> {
   return table === "users"
@@ -54,9 +31,12 @@ async function applyUsers(sql: Sql, commands: Command<"users">[]): Promise<Appli
   const ids = commands.map((c) => c.operationId);
   const emails = commands.map((c) => c.data.email);
   const inserted = await sql<UserRow[]>`
-    insert into users (id, name, email)
-    select t.id, t.name, t.email
-    from unnest(${ids}::uuid[], ${commands.map((c) => c.data.name)}::text[], ${emails}::text[]) as t(id, name, email)
+    insert into users (id, name, email, created_at)
+    select t.id, t.name, t.email, t.created_at
+    from unnest(
+      ${ids}::uuid[], ${commands.map((c) => c.data.name)}::text[], ${emails}::text[],
+      ${commands.map((c) => c.requestedAt)}::timestamptz[]
+    ) as t(id, name, email, created_at)
     where not exists (select 1 from orders o where o.id = t.id)
     on conflict do nothing
     returning id, name, email, to_char(created_at at time zone 'UTC', ${isoTimestampFormat}) as created_at`;
@@ -84,12 +64,13 @@ async function applyOrders(sql: Sql, commands: Command<"orders">[]): Promise<App
   const userIds = commands.map((c) => c.data.userId);
   // Orders of unknown users are simply not inserted (no foreign-key error to abort the batch).
   const inserted = await sql<OrderRow[]>`
-    insert into orders (id, user_id, items, total)
-    select t.id, t.user_id, t.items::jsonb, t.total
+    insert into orders (id, user_id, items, total, created_at)
+    select t.id, t.user_id, t.items::jsonb, t.total, t.created_at
     from unnest(
       ${ids}::uuid[], ${userIds}::uuid[],
-      ${commands.map((c) => JSON.stringify(c.data.items))}::text[], ${commands.map((c) => c.data.total)}::numeric[]
-    ) as t(id, user_id, items, total)
+      ${commands.map((c) => JSON.stringify(c.data.items))}::text[], ${commands.map((c) => c.data.total)}::numeric[],
+      ${commands.map((c) => c.requestedAt)}::timestamptz[]
+    ) as t(id, user_id, items, total, created_at)
     where exists (select 1 from users u where u.id = t.user_id)
       and not exists (select 1 from users x where x.id = t.id)
     on conflict do nothing
@@ -135,7 +116,7 @@ async function explain<R extends { id: string }>(
     const result = row && toResult(row);
     // The first command whose payload is the inserted row's made it; a redelivery of the same
     // command in the same batch is a duplicate, found below like any other.
-    if (result && sameData(c, result)) {
+    if (result && sameData(c.table, c.data, result)) {
       out[i] = { kind: "inserted", result };
       fresh.delete(c.operationId);
     } else unresolved.push(i);
@@ -148,7 +129,7 @@ async function explain<R extends { id: string }>(
     const c = commands[i]!;
     if (s.row) {
       const result = toResult(s.row);
-      out[i] = sameData(c, result) ? { kind: "duplicate", result } : { kind: "key-reused" };
+      out[i] = sameData(c.table, c.data, result) ? { kind: "duplicate", result } : { kind: "key-reused" };
     } else if (s.inOther) {
       out[i] = { kind: "key-reused" };
     } else {
@@ -156,40 +137,4 @@ async function explain<R extends { id: string }>(
     }
   }
   return out;
-}
-
-function sameData(c: Command, result: UserResult | OrderResult): boolean {
-  if (c.table === "users") {
-    const r = result as UserResult;
-    return canonical("users", c.data as UserData) === canonical("users", { name: r.name, email: r.email });
-  }
-  const r = result as OrderResult;
-  return (
-    canonical("orders", c.data as OrderData) ===
-    canonical("orders", { userId: r.userId, items: r.items, total: r.total })
-  );
-}
-
-function userResult(row: UserRow): UserResult {
-  return { id: row.id, name: row.name, email: row.email, createdAt: row.created_at };
-}
-
-function orderResult(row: OrderRow): OrderResult {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    items: row.items.map((i) => ({
-      productId: String(i.productId),
-      quantity: Number(i.quantity),
-      price: money(i.price),
-    })),
-    total: money(row.total),
-    createdAt: row.created_at,
-  };
-}
-
-/** Rows written by hand may hold 19.9 or "19.9": compare and answer in the canonical "19.90". */
-function money(value: unknown): string {
-  const cents = typeof value === "string" || typeof value === "number" ? parseCents(value) : undefined;
-  return typeof cents === "bigint" ? formatCents(cents) : String(value);
 }

@@ -1,55 +1,33 @@
 // One table's writer: pulls from its durable consumer (users-writer, orders-writer), applies the
-// commands to Postgres in batches and settles every message with its own outcome.
+// commands to Postgres in batches and hands each one its own outcome (settle.ts).
 //
 // Batching is group commit: a message that finds a free slot is applied at once (a lone request
 // pays no batching delay); while `concurrency` statements are in flight, arrivals queue and go
 // together in the next statement, up to `batchSize` rows.
 //
-// Per message, effects happen in this order, so a crash anywhere leaves a redelivery that
-// converges: commit → reply (core publish to Reply-To) → outcome into the operations KV → ack.
 // Postgres unreachable pauses pulling (deliveries are not burnt while it is down); other transient
 // failures nak with a growing delay; at the last delivery the command goes to WRITES_DLQ.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { millis, type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
+import { millis, type NatsConnection } from "@nats-io/nats-core";
 import type { Sql } from "postgres";
-import { AppError, ConflictError, UnprocessableError } from "../shared/errors.ts";
-import { type ProblemBody, problemBody } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
-import type { Registry } from "../shared/metrics.ts";
-import { getOperation, type OperationRecord, putOperation } from "../shared/operations.ts";
-import {
-  type Command,
-  consumerName,
-  dlqHeaders,
-  dlqSubject,
-  type ReplyStatus,
-  type Table,
-  type WriteReply,
-  writesStream,
-} from "../shared/writes.ts";
+import { consumerName, type Table, writesStream } from "../shared/writes.ts";
+import { InFlight } from "./in-flight.ts";
+import type { ConsumerMetrics } from "./metrics.ts";
 import { parseMessage } from "./parse.ts";
-import {
-  describe,
-  isConnectionError,
-  isForeignKeyViolation,
-  isRowError,
-  type RetryPolicy,
-  retryDelay,
-} from "./retry.ts";
+import { describe, isConnectionError, isForeignKeyViolation, isRowError, type RetryPolicy } from "./retry.ts";
+import { Outcomes, type SettleOptions, type Work } from "./settle.ts";
 import { type Applied, applyBatch } from "./store.ts";
 
-export interface WriterOptions {
+export interface WriterOptions extends SettleOptions {
   /** Most rows in one INSERT. */
   batchSize: number;
   /** Statements in flight at once for this table. */
   concurrency: number;
   /** Messages taken from JetStream and not yet settled; pulling pauses above it. */
   maxInFlight: number;
-  /** Deliveries an order for an unknown user waits (its user may still be in flight) before 422. */
-  fkRetries: number;
-  fkDelayMs: number;
   retry: RetryPolicy;
 }
 
@@ -59,54 +37,19 @@ export interface WriterDeps {
   kv: KV;
   sql: Sql;
   log: Logger;
-  metrics: ReturnType<typeof consumerMetrics>;
+  metrics: ConsumerMetrics;
 }
-
-export function consumerMetrics(registry: Registry) {
-  return {
-    outcomes: registry.counter("jpw_consumer_messages_total", "Messages settled, by table and outcome"),
-    retries: registry.counter("jpw_consumer_retries_total", "Messages naked for a later delivery, by reason"),
-    deadLetters: registry.counter("jpw_consumer_dead_letters_total", "Messages moved to WRITES_DLQ"),
-    batchRows: registry.histogram(
-      "jpw_consumer_batch_rows",
-      "Commands per INSERT statement",
-      [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
-    ),
-    batchSeconds: registry.histogram("jpw_consumer_batch_seconds", "Time of one batch's statements"),
-    inFlight: registry.gauge("jpw_consumer_in_flight", "Messages taken and not yet settled, by table"),
-  };
-}
-
-interface Work {
-  m: JsMsg;
-  command: Command;
-  hash: string;
-  replyTo: string | undefined;
-}
-
-/** 500 for a write moved to the dead-letter queue. */
-export class WriteFailedError extends AppError {
-  override name = "WriteFailedError";
-  readonly status = 500;
-  readonly type = "write-failed";
-  readonly title = "Write failed";
-}
-
-const finalStatuses = new Set(["committed", "duplicate", "rejected", "failed"]);
 
 export class TableWriter {
   private readonly queue: Work[] = [];
-  /** Every message taken and not yet acked or naked (work, dead letters), for working() and shutdown. */
-  private readonly active = new Set<JsMsg>();
+  private readonly inFlight: InFlight;
+  private readonly outcomes: Outcomes;
   private batches = 0;
   private stopping = false;
   private dbDown = false;
   private messages: ConsumerMessages | undefined;
-  private maxDeliver = -1;
   private sweeper: ReturnType<typeof setInterval> | undefined;
-  /** Resolves a puller waiting for room below maxInFlight. */
-  private roomMade: (() => void) | undefined;
-  /** Ends back-off sleeps at shutdown. */
+  /** Ends back-off sleeps and held steps at shutdown. */
   private readonly stopped = new AbortController();
   private readonly log: Logger;
   /** True once attached to the durable consumer (readiness). */
@@ -119,6 +62,24 @@ export class TableWriter {
     private readonly opts: WriterOptions,
   ) {
     this.log = deps.log.child({ table });
+    this.inFlight = new InFlight(table, deps.metrics);
+    this.outcomes = new Outcomes(
+      {
+        ...deps,
+        log: this.log,
+        table,
+        inFlight: this.inFlight,
+        retry: opts.retry,
+        signal: this.stopped.signal,
+      },
+      opts,
+    );
+  }
+
+  /** What /readyz says about this writer: "" when it consumes and holds nothing. */
+  problem(): string {
+    if (!this.attached) return this.lastError || "not consuming";
+    return this.inFlight.heldSummary();
   }
 
   /** Pulls until stop(); survives a missing consumer, NATS restarts and Postgres outages. */
@@ -151,22 +112,18 @@ export class TableWriter {
         : err;
     });
     const info = await consumer.info(true);
-    this.maxDeliver = info.config.max_deliver ?? -1;
-    // working() on everything in flight well within the ack wait, so slow batches are not redelivered.
+    this.outcomes.maxDeliver = info.config.max_deliver ?? -1;
+    // working() on everything in flight well within the ack wait, so slow batches and held
+    // messages are not redelivered.
     const ackWaitMs = millis(info.config.ack_wait ?? 30_000_000_000);
     clearInterval(this.sweeper);
-    this.sweeper = setInterval(
-      () => {
-        for (const m of this.active) m.working();
-      },
-      Math.max(500, ackWaitMs / 3),
-    );
+    this.sweeper = setInterval(() => this.inFlight.working(), Math.max(500, ackWaitMs / 3));
 
     const messages = await consumer.consume({ max_messages: Math.min(this.opts.maxInFlight, 1000) });
     this.messages = messages;
     this.attached = true;
     this.lastError = "";
-    this.log.info("consuming", { consumer: name, maxDeliver: this.maxDeliver, ackWaitMs });
+    this.log.info("consuming", { consumer: name, maxDeliver: this.outcomes.maxDeliver, ackWaitMs });
     void (async () => {
       for await (const s of messages.status()) {
         if (
@@ -190,11 +147,7 @@ export class TableWriter {
           continue;
         }
         this.take(m);
-        while (this.active.size >= this.opts.maxInFlight && !this.stopping) {
-          await new Promise<void>((resolve) => {
-            this.roomMade = resolve;
-          });
-        }
+        await this.inFlight.roomBelow(this.opts.maxInFlight, () => this.stopping);
       }
     } finally {
       this.attached = false;
@@ -205,7 +158,7 @@ export class TableWriter {
   }
 
   private take(m: JsMsg): void {
-    this.track(m);
+    this.inFlight.take(m);
     const parsed = parseMessage(m, this.table);
     if (parsed.refusedReplyTo) {
       this.deps.log.warn("not answering a Reply-To outside the producer's reply prefix", {
@@ -215,10 +168,30 @@ export class TableWriter {
       });
     }
     if (!parsed.ok) {
-      void this.deadLetter(m, parsed.reason, parsed.operationId, parsed.replyTo, undefined);
+      void this.outcomes.deadLetter(
+        { m, operationId: parsed.operationId, hash: undefined, replyTo: parsed.replyTo },
+        parsed.reason,
+      );
       return;
     }
-    this.queue.push({ m, command: parsed.command, hash: parsed.hash, replyTo: parsed.replyTo });
+    const w: Work = {
+      m,
+      command: parsed.command,
+      operationId: parsed.command.operationId,
+      hash: parsed.hash,
+      replyTo: parsed.replyTo,
+    };
+    if (m.info.deliveryCount === 1) this.enqueue(w);
+    else void this.redelivered(w);
+  }
+
+  /** A redelivery may have been decided already (crash before its ack): that decision stands. */
+  private async redelivered(w: Work): Promise<void> {
+    if (!(await this.outcomes.decidedBefore(w))) this.enqueue(w);
+  }
+
+  private enqueue(w: Work): void {
+    this.queue.push(w);
     this.pump();
   }
 
@@ -237,7 +210,7 @@ export class TableWriter {
 
   private async runBatch(batch: Work[]): Promise<void> {
     if (this.dbDown) {
-      for (const w of batch) this.retryLater(w, "Postgres is unreachable");
+      for (const w of batch) void this.outcomes.retryLater(w, "Postgres is unreachable");
       return;
     }
     const started = performance.now();
@@ -264,7 +237,7 @@ export class TableWriter {
     this.deps.metrics.batchRows.observe(batch.length, { table: this.table });
     this.deps.metrics.batchSeconds.observe((performance.now() - started) / 1000, { table: this.table });
     batch.forEach((w, i) => {
-      void this.settle(w, applied[i]!);
+      void this.outcomes.applied(w, applied[i]!);
     });
   }
 
@@ -272,219 +245,16 @@ export class TableWriter {
   private failed(batch: Work[], err: unknown): void {
     if (isConnectionError(err)) {
       this.pauseForPostgres(err);
-      for (const w of batch) this.retryLater(w, `Postgres is unreachable: ${describe(err)}`);
+      for (const w of batch) void this.outcomes.retryLater(w, `Postgres is unreachable: ${describe(err)}`);
     } else if (isForeignKeyViolation(err)) {
       // The user vanished between the existence check and the insert (deleted by hand).
-      for (const w of batch) void this.settle(w, { kind: "user-missing" });
+      for (const w of batch) void this.outcomes.applied(w, { kind: "user-missing" });
     } else if (isRowError(err)) {
-      const w = batch[0]!;
-      void this.deadLetter(
-        w.m,
-        `Postgres refused the row: ${describe(err)}`,
-        w.command.operationId,
-        w.replyTo,
-        w.hash,
-      );
+      void this.outcomes.deadLetter(batch[0]!, `Postgres refused the row: ${describe(err)}`);
     } else {
       this.log.warn("batch failed; will retry", { err, rows: batch.length });
-      for (const w of batch) this.retryLater(w, describe(err));
+      for (const w of batch) void this.outcomes.retryLater(w, describe(err));
     }
-  }
-
-  private async settle(w: Work, a: Applied): Promise<void> {
-    const { operationId } = w.command;
-    switch (a.kind) {
-      case "inserted":
-        return this.finish(w, { status: "committed", httpStatus: 201, result: a.result }, "put");
-      case "duplicate":
-        // Already applied by an earlier delivery (or an earlier request after the dedup window).
-        return this.finish(w, { status: "duplicate", httpStatus: 200, result: a.result }, "first");
-      case "key-reused":
-        // The operation's record is the original write's outcome: only this request hears about it.
-        return this.finish(
-          w,
-          rejected(
-            new UnprocessableError(
-              `Idempotency-Key ${operationId} was already used for a different request; use a new key for a new write`,
-              "idempotency-key-reused",
-            ),
-          ),
-          "none",
-        );
-      case "email-taken":
-        return this.finish(
-          w,
-          rejected(
-            new ConflictError(
-              `the email ${(w.command as Command<"users">).data.email} is already taken (emails are compared ignoring case)`,
-              "email-taken",
-            ),
-          ),
-          "put",
-        );
-      case "user-missing": {
-        const n = w.m.info.deliveryCount;
-        if (n < this.opts.fkRetries) {
-          // Its user's create may still be on its way through the other consumer.
-          this.nak(w.m, this.opts.fkDelayMs * n, "user-not-found-yet");
-          return;
-        }
-        const userId = (w.command as Command<"orders">).data.userId;
-        return this.finish(
-          w,
-          rejected(new UnprocessableError(`there is no user ${userId}`, "user-not-found")),
-          "put",
-        );
-      }
-      case "unexplained":
-        this.retryLater(
-          w,
-          "the row was skipped by a conflict that is gone (a concurrent insert rolled back)",
-        );
-        return;
-    }
-  }
-
-  /**
-   * Reply, record, ack. `record`: "put" the outcome, "first" only if nothing final is recorded yet
-   * (a redelivery after a crash records the commit it finds), or "none".
-   */
-  private async finish(
-    w: Work,
-    outcome: { status: ReplyStatus; httpStatus: number; result?: unknown; error?: ProblemBody },
-    record: "put" | "first" | "none",
-  ): Promise<void> {
-    const { operationId, table } = w.command;
-    this.reply(w.replyTo, { operationId, ...outcome });
-    try {
-      if (record !== "none") {
-        // A duplicate found on redelivery is recorded as the commit it is.
-        const status = outcome.status === "duplicate" ? "committed" : outcome.status;
-        const rec: OperationRecord = {
-          operationId,
-          table,
-          status,
-          httpStatus: status === "committed" ? 201 : outcome.httpStatus,
-          ...(outcome.result !== undefined ? { result: outcome.result } : {}),
-          ...(outcome.error ? { error: outcome.error } : {}),
-          requestHash: w.hash,
-          updatedAt: new Date().toISOString(),
-        };
-        if (record === "put") await putOperation(this.deps.kv, rec);
-        else await this.recordIfNotFinal(rec);
-      }
-    } catch (err) {
-      // Without its record the operation would read "accepted" forever: let a redelivery record it.
-      this.log.warn("could not record the outcome; will redeliver", { operationId, err });
-      this.nak(w.m, retryDelay(w.m.info.deliveryCount, this.opts.retry), "record-failed");
-      return;
-    }
-    this.deps.metrics.outcomes.inc({ table, outcome: outcome.status });
-    const fields = { operationId, status: outcome.status, httpStatus: outcome.httpStatus };
-    if (outcome.status === "committed") {
-      if (this.log.enabled("debug")) this.log.debug("committed", fields);
-    } else this.log.info(`write ${outcome.status}`, { ...fields, type: outcome.error?.type });
-    this.ack(w.m);
-  }
-
-  private async recordIfNotFinal(rec: OperationRecord): Promise<void> {
-    const current = await getOperation(this.deps.kv, rec.operationId);
-    if (current && finalStatuses.has(current.status)) return;
-    await putOperation(this.deps.kv, rec);
-  }
-
-  private reply(subject: string | undefined, reply: WriteReply): void {
-    if (!subject) return;
-    try {
-      this.deps.nc.publish(subject, JSON.stringify(reply));
-    } catch (err) {
-      // The caller then answers 202 and finds the outcome in the KV bucket.
-      this.log.warn("could not send the reply", { operationId: reply.operationId, err });
-    }
-  }
-
-  /** A transient failure: nak with a growing delay, or dead-letter at the last delivery but one. */
-  private retryLater(w: Work, reason: string): void {
-    const n = w.m.info.deliveryCount;
-    if (this.maxDeliver > 0 && n >= Math.max(1, this.maxDeliver - 1)) {
-      void this.deadLetter(
-        w.m,
-        `gave up after ${n} deliveries: ${reason}`,
-        w.command.operationId,
-        w.replyTo,
-        w.hash,
-      );
-      return;
-    }
-    const delay = retryDelay(n, this.opts.retry);
-    if (n === 1 || n % 5 === 0) {
-      this.log.warn("write failed; will retry", {
-        operationId: w.command.operationId,
-        delivery: n,
-        delay,
-        reason,
-      });
-    }
-    this.nak(w.m, delay, "transient");
-  }
-
-  /**
-   * To WRITES_DLQ with the reason in headers, then the `failed` outcome, then ack. The DLQ PubAck is
-   * awaited first: if the dead letter is not stored, the original stays (nak) and nothing is lost.
-   * The last delivery is kept in reserve for exactly that case.
-   */
-  private async deadLetter(
-    m: JsMsg,
-    reason: string,
-    operationId: string | undefined,
-    replyTo: string | undefined,
-    hash: string | undefined,
-  ): Promise<void> {
-    const h = natsHeaders();
-    for (const [k, v] of [...(m.headers ?? [])] as [string, string[]][]) {
-      if (k.toLowerCase() !== "nats-msg-id") for (const value of v) h.append(k, value);
-    }
-    h.set(dlqHeaders.reason, reason.slice(0, 1000).replace(/[\r\n]+/g, " "));
-    h.set(dlqHeaders.subject, m.subject);
-    h.set(dlqHeaders.sequence, String(m.seq));
-    h.set(dlqHeaders.deliveries, String(m.info.deliveryCount));
-    if (operationId) h.set(dlqHeaders.operationId, operationId);
-    try {
-      // The original's stream sequence dedups a dead letter published twice (crash before the ack).
-      await this.deps.js.publish(dlqSubject(this.table), m.data, {
-        msgID: `${writesStream}:${m.seq}`,
-        headers: h,
-      });
-    } catch (err) {
-      this.log.error("could not dead-letter a message; it stays in WRITES", { seq: m.seq, reason, err });
-      this.nak(m, retryDelay(m.info.deliveryCount, this.opts.retry), "dlq-failed");
-      return;
-    }
-    this.deps.metrics.deadLetters.inc({ table: this.table });
-    this.log.warn("moved to the dead-letter queue", { operationId, seq: m.seq, reason });
-    if (operationId) {
-      const error = problemBody(
-        new WriteFailedError(
-          `the write could not be applied and was moved to the dead-letter queue: ${reason}`,
-        ),
-      );
-      this.reply(replyTo, { operationId, status: "failed", httpStatus: 500, error });
-      try {
-        await this.recordIfNotFinal({
-          operationId,
-          table: this.table,
-          status: "failed",
-          httpStatus: 500,
-          error,
-          ...(hash ? { requestHash: hash } : {}),
-          updatedAt: new Date().toISOString(),
-        });
-      } catch (err) {
-        this.log.warn("could not record the failed outcome", { operationId, err });
-      }
-    }
-    this.deps.metrics.outcomes.inc({ table: this.table, outcome: "failed" });
-    this.ack(m);
   }
 
   private pauseForPostgres(err: unknown): void {
@@ -508,40 +278,6 @@ export class TableWriter {
     }
   }
 
-  private track(m: JsMsg): void {
-    this.active.add(m);
-    this.deps.metrics.inFlight.set(this.active.size, { table: this.table });
-  }
-
-  private untrack(m: JsMsg): void {
-    this.active.delete(m);
-    this.deps.metrics.inFlight.set(this.active.size, { table: this.table });
-    this.roomMade?.();
-    this.roomMade = undefined;
-  }
-
-  private ack(m: JsMsg): void {
-    // Acks wait for the end of this event-loop turn and go out together: the KV PubAcks of a batch
-    // resolve one by one, and nats.js writes to its socket once per burst of protocol lines, so
-    // this makes one write per batch instead of one per message.
-    this.acks.push(m);
-    if (this.acks.length === 1) setImmediate(this.flushAcks);
-  }
-
-  private readonly acks: JsMsg[] = [];
-  private readonly flushAcks = () => {
-    const acks = this.acks.splice(0);
-    // Plain ack, not ackAck: a lost ack means a redelivery, which the primary key makes harmless.
-    for (const m of acks) m.ack();
-    for (const m of acks) this.untrack(m);
-  };
-
-  private nak(m: JsMsg, delayMs: number | undefined, reason: string): void {
-    m.nak(delayMs);
-    this.deps.metrics.retries.inc({ table: this.table, reason });
-    this.untrack(m);
-  }
-
   private sleep(ms: number): Promise<void> {
     return sleep(ms, undefined, { signal: this.stopped.signal }).catch(() => {});
   }
@@ -551,12 +287,8 @@ export class TableWriter {
     this.stopping = true;
     this.messages?.stop();
     this.stopped.abort();
-    this.roomMade?.();
-    while (this.active.size > 0) await new Promise((r) => setTimeout(r, 20));
+    this.inFlight.wake();
+    await this.inFlight.drained();
     clearInterval(this.sweeper);
   }
-}
-
-function rejected(err: AppError): { status: "rejected"; httpStatus: number; error: ProblemBody } {
-  return { status: "rejected", httpStatus: err.status, error: problemBody(err) };
 }

@@ -21,7 +21,15 @@ import bcrypt from "bcryptjs";
 import { cdcConsumer, cdcStream } from "../shared/cdc.ts";
 import { inboxPrefixOf, writeReplyPrefix } from "../shared/nats.ts";
 import { operationsBucket } from "../shared/operations.ts";
-import { consumerName, dlqStream, dlqSubject, tables, writeSubject, writesStream } from "../shared/writes.ts";
+import {
+  consumerName,
+  decisionSubject,
+  dlqStream,
+  dlqSubject,
+  tables,
+  writeSubject,
+  writesStream,
+} from "../shared/writes.ts";
 import type { NatsUser } from "./secrets.ts";
 
 export interface Permissions {
@@ -32,8 +40,6 @@ export interface Permissions {
 const api = "$JS.API";
 const kvStream = `KV_${operationsBucket}`;
 const writers = tables.map(consumerName);
-/** The consumer's record of each decision it did not commit, in WRITES beside the commands (issue #9). */
-const decisionSubjects = tables.map((t) => `writes.outcomes.${t}`);
 
 /** Reading outcome records: direct gets (allow_direct) and stream message gets. */
 const readOperations = [
@@ -75,7 +81,7 @@ export const natsPermissions: Record<Exclude<NatsUser, "admin">, Permissions> = 
       `${api}.STREAM.MSG.GET.${writesStream}`,
       `${api}.STREAM.PURGE.${writesStream}`,
       ...tables.map(dlqSubject),
-      ...decisionSubjects,
+      ...tables.map(decisionSubject),
       ...readOperations,
       `$KV.${operationsBucket}.>`,
       `${writeReplyPrefix}.>`,

@@ -1,10 +1,12 @@
 // The write API: POST /api/users and POST /api/orders through JetStream, answered with the committed
-// outcome. Wires config, NATS, the reply inbox and HTTP; the work is in write-path.ts.
-import { jetstream } from "@nats-io/jetstream";
+// outcome. Wires config, NATS, the reply inbox, the backlog bound, a read-only Postgres pool (for
+// deduplicated retries) and HTTP; the work is in write-path.ts.
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type } from "arktype";
-import { loadConfig, logLevel, natsEnv, nonNegativeInt, port } from "../shared/config.ts";
+import postgres from "postgres";
+import { loadConfig, logLevel, natsEnv, nonNegativeInt, port, positiveInt } from "../shared/config.ts";
 import { UnavailableError } from "../shared/errors.ts";
 import { opsRoutes } from "../shared/health.ts";
 import { type RouteHandler, router } from "../shared/http.ts";
@@ -16,17 +18,23 @@ import { operationsBucket } from "../shared/operations.ts";
 import { servedElsewhere } from "../shared/public-routes.ts";
 import { runtime, serve } from "../shared/runtime.ts";
 import { type Table, writesStream } from "../shared/writes.ts";
+import { Backlog } from "./backlog.ts";
+import { Originals } from "./outcome.ts";
 import { ReplyInbox } from "./replies.ts";
 import { type WritePathDeps, writeMetrics, writeRoute } from "./write-path.ts";
 
 const Env = type({
   "+": "delete",
   ...natsEnv("producer"),
+  /** Read-only (jpw_producer): answers a deduplicated retry from the row. Never a readiness check. */
+  DATABASE_URL: "string = 'postgres://jpw_producer@127.0.0.1:15432/jpw'",
   PORT: port(13001),
   HOST: "string = '127.0.0.1'",
   LOG_LEVEL: logLevel,
   /** How long a write waits for its committed outcome before answering 202. */
   WRITE_TIMEOUT_MS: nonNegativeInt(3000),
+  /** How often the writers' backlogs are read (bounds the overshoot with several producers). */
+  BACKLOG_REFRESH_MS: positiveInt(200),
 });
 
 await runService("producer", async () => {
@@ -34,6 +42,13 @@ await runService("producer", async () => {
   const log = createLogger("producer", config.LOG_LEVEL);
   const registry = new Registry("jpw_producer");
   const metrics = writeMetrics(registry);
+  // Postgres down only makes a deduplicated retry answer 202: it is no readiness check.
+  const sql = postgres(config.DATABASE_URL, {
+    max: 2,
+    connect_timeout: 2,
+    onnotice: () => {},
+    connection: { application_name: "jpw-producer", statement_timeout: 2000 },
+  });
 
   // HTTP comes up first, so /healthz and /readyz answer (and name NATS) while NATS is unreachable.
   let nc: NatsConnection | undefined;
@@ -77,7 +92,28 @@ await runService("producer", async () => {
     connected = connectionState(nc);
     const kv = await new Kvm(nc).open(operationsBucket, { allow_direct: true });
     inbox = new ReplyInbox(nc, log);
-    deps = { js: jetstream(nc), kv, inbox, connected, log, metrics, timeoutMs: config.WRITE_TIMEOUT_MS };
+    const conn = nc;
+    let jsm: JetStreamManager | undefined;
+    const backlog = new Backlog(
+      async () => {
+        jsm ??= await jetstreamManager(conn, { timeout: 2000 });
+        return jsm;
+      },
+      log,
+      { refreshMs: config.BACKLOG_REFRESH_MS },
+    );
+    deps = {
+      js: jetstream(nc),
+      kv,
+      sql,
+      inbox,
+      backlog,
+      originals: new Originals(),
+      connected,
+      log,
+      metrics,
+      timeoutMs: config.WRITE_TIMEOUT_MS,
+    };
     log.info("connected to NATS", { url: config.NATS_URL });
     // Not fatal: the stream may be applied later. Until then writes answer 503 and /readyz says why.
     await requireJetStream(nc, { streams: [writesStream], kv: [operationsBucket] }).catch((err) =>
@@ -91,5 +127,6 @@ await runService("producer", async () => {
     await server.close(config.WRITE_TIMEOUT_MS + 2000);
     inbox?.close();
     if (nc) await nc.drain().catch(() => {});
+    await sql.end({ timeout: 2 });
   };
 });

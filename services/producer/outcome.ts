@@ -1,87 +1,71 @@
-// How an outcome becomes an HTTP answer, and where the outcome comes from when the consumer will
-// not answer this request itself: a publish that JetStream deduplicated never reaches the consumer,
-// so the producer reads the outcome the original write recorded in the `operations` bucket.
+// Where a write's outcome comes from when the consumer will not answer this request itself: a
+// publish that JetStream deduplicated (an identical retry) never reaches the consumer. If this
+// process has the original in flight, the retry waits on the same answer; otherwise it looks the
+// outcome up where it is durable (the row, else the operations record: outcome-lookup.ts), polling
+// with backoff until the deadline. No KV watch and no consumer per request: a replay leaves no
+// state on any server.
+import { setTimeout as sleep } from "node:timers/promises";
 import type { KV } from "@nats-io/kv";
-import { type } from "arktype";
-import { UnprocessableError } from "../shared/errors.ts";
-import { json, problemBody, textResponse } from "../shared/http.ts";
-import { OperationRecord } from "../shared/operations.ts";
-import { entityPath, resultKey, type Table, type WriteReply } from "../shared/writes.ts";
+import type { Sql } from "postgres";
+import type { Logger } from "../shared/log.ts";
+import { answerRetry, lookupOutcome } from "../shared/outcome-lookup.ts";
+import type { WriteReply } from "../shared/outcomes.ts";
+import type { Table } from "../shared/writes.ts";
 
-export type Outcome = Pick<WriteReply, "operationId" | "status" | "httpStatus" | "result" | "error">;
+/** Answers of the writes this process is waiting for, by Nats-Msg-Id (key and payload). */
+export class Originals {
+  private readonly waiting = new Map<string, Promise<WriteReply | undefined>>();
 
-/**
- * 201 for the first apply; 200 + `Idempotent-Replayed: true` with the same body when the write had
- * already been applied; the recorded problem (409, 422, 500) otherwise.
- */
-export function respond(table: Table, outcome: Outcome, replayed: boolean): Response {
-  const id = outcome.operationId;
-  if (outcome.status === "committed" || outcome.status === "duplicate") {
-    const again = replayed || outcome.status === "duplicate";
-    return json({ operationId: id, [resultKey[table]]: outcome.result }, again ? 200 : 201, {
-      location: entityPath(table, id),
-      ...(again ? { "idempotent-replayed": "true" } : {}),
+  /** Registers the original's answer for the time it is awaited. */
+  track(msgId: string, answer: Promise<WriteReply | undefined>): void {
+    this.waiting.set(msgId, answer);
+    void answer.finally(() => {
+      if (this.waiting.get(msgId) === answer) this.waiting.delete(msgId);
     });
   }
-  const body = { ...(outcome.error ?? problemBody(undefined)), operationId: id };
-  return textResponse(JSON.stringify(body), {
-    status: outcome.httpStatus,
-    headers: { "content-type": "application/problem+json" },
-  });
+
+  get(msgId: string): Promise<WriteReply | undefined> | undefined {
+    return this.waiting.get(msgId);
+  }
+
+  get size(): number {
+    return this.waiting.size;
+  }
 }
 
-export function keyReused(operationId: string): Outcome {
-  const err = new UnprocessableError(
-    `Idempotency-Key ${operationId} was already used for a different request; use a new key for a new write`,
-    "idempotency-key-reused",
-  );
-  return { operationId, status: "rejected", httpStatus: 422, error: problemBody(err) };
-}
-
-const finalStatuses = new Set(["committed", "duplicate", "rejected", "failed"]);
+const firstPollMs = 10;
+const maxPollMs = 250;
 
 /**
- * The recorded outcome of `operationId` once it is final (not `accepted`), or undefined at the
- * deadline. A final record made by another payload means the key was reused: 422.
+ * The outcome of a retry of (`table`, payload `hash`) under `operationId`, or undefined at the
+ * deadline. A lookup that fails (Postgres or NATS down) is simply tried again: at the deadline the
+ * write answers 202, never an error.
  */
-export async function awaitRecordedOutcome(
-  kv: KV,
+export async function lookUpUntil(
+  deps: { sql: Sql; kv: KV; log: Logger },
   operationId: string,
+  table: Table,
   hash: string,
   deadline: number,
-): Promise<Outcome | undefined> {
-  const asOutcome = (value: unknown): Outcome | undefined => {
-    const r = OperationRecord(value);
-    if (r instanceof type.errors || !finalStatuses.has(r.status)) return undefined;
-    if (r.requestHash !== undefined && r.requestHash !== hash) return keyReused(operationId);
-    return {
-      operationId,
-      status: r.status as Outcome["status"],
-      httpStatus: r.httpStatus,
-      result: r.result,
-      error: r.error,
-    };
-  };
-  if (deadline <= performance.now()) return undefined;
-  // The watch delivers the current value first, then every change, so nothing slips between a get
-  // and the start of the watch.
-  const watch = await kv.watch({ key: operationId });
-  const timer = setTimeout(() => watch.stop(), Math.max(0, deadline - performance.now()));
-  try {
-    for await (const e of watch) {
-      if (e.operation !== "PUT" || e.length === 0) continue;
-      let value: unknown;
-      try {
-        value = e.json();
-      } catch {
-        continue;
-      }
-      const outcome = asOutcome(value);
-      if (outcome) return outcome;
+): Promise<WriteReply | undefined> {
+  let wait = firstPollMs;
+  let warned = false;
+  for (;;) {
+    try {
+      const answer = answerRetry(
+        await lookupOutcome(deps.sql, deps.kv, operationId),
+        operationId,
+        table,
+        hash,
+      );
+      if (answer) return answer;
+    } catch (err) {
+      if (!warned) deps.log.warn("cannot look up the outcome yet; retrying", { operationId, err });
+      warned = true;
     }
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-    watch.stop();
+    const left = deadline - performance.now();
+    if (left <= 0) return undefined;
+    await sleep(Math.min(wait, left));
+    wait = Math.min(maxPollMs, wait * 2);
   }
 }

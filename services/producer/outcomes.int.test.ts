@@ -1,15 +1,16 @@
 // Every outcome of DESIGN.md's write path, end to end over HTTP: producer and consumer run as real
 // processes against a real nats-server (streams.yaml applied) and Postgres.
 
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { createInbox, headers, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { operationRoute } from "../reader/operations.ts";
 import { router } from "../shared/http.ts";
-import { operationRoute } from "../shared/operations.ts";
+import { writeReplyPrefix } from "../shared/nats.ts";
 import { isoTimestampFormat } from "../shared/timestamps.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
@@ -32,8 +33,8 @@ const stack: WritePath = await startWritePath({
 const api = stack.producer.url;
 
 // GET /api/operations/:id as the reader mounts it, called without a socket.
-const reader = router([["GET", "/api/operations/:id", operationRoute(kv)]]);
-/** The operation's record once final (the consumer records it just after it replies). */
+const reader = router([["GET", "/api/operations/:id", operationRoute(sql, async () => kv)]]);
+/** The operation's outcome once final. */
 async function operation(id: string): Promise<Record<string, unknown>> {
   let record: Record<string, unknown> = {};
   await until(
@@ -106,7 +107,7 @@ users(
     const body = someone();
     const first = await postJson(api, "/api/users", body, key);
     // A fresh Nats-Msg-Id is what JetStream sees once its 2-minute window has passed.
-    const inbox = createInbox();
+    const inbox = createInbox(writeReplyPrefix);
     const sub = nc.subscribe(inbox, { max: 1 });
     const giveUp = setTimeout(() => sub.unsubscribe(), 10_000);
     const h = headers();
@@ -125,7 +126,7 @@ users(
     let reply: Record<string, unknown> | undefined;
     for await (const m of sub) reply = m.json();
     clearTimeout(giveUp);
-    assert.equal(reply, { operationId: key, status: "duplicate", httpStatus: 200, result: first.body.user });
+    assert.equal(reply, { operationId: key, outcome: "duplicate", result: first.body.user });
     assert.is(await usersWith(body.email), 1);
     assert.is((await operation(key)).status, "committed");
   },
@@ -215,6 +216,69 @@ users("a body that is not JSON is 415 and one over 64 KiB is 413", async () => {
   assert.is(res.status, 415);
   const big = await postJson(api, "/api/users", { name: "x".repeat(65 * 1024), email: "a@example.com" });
   assert.is(big.status, 413);
+});
+
+users("the same rejected request again is answered its recorded rejection, 409 again", async () => {
+  const body = someone();
+  assert.is((await postJson(api, "/api/users", body)).status, 201);
+  const key = crypto.randomUUID();
+  const other = { name: "Copycat", email: body.email };
+  const first = await postJson(api, "/api/users", other, key);
+  // Deduplicated by JetStream: answered from the operations record, never decided twice.
+  const again = await postJson(api, "/api/users", other, key);
+  assert.equal([first.status, again.status], [409, 409]);
+  assert.equal(again.body, first.body);
+});
+
+users(
+  "200 identical replays of one key are each answered 200 and leave no consumer behind on the outcome bucket",
+  async () => {
+    const key = crypto.randomUUID();
+    const body = someone();
+    const created = await postJson(api, "/api/users", body, key);
+    assert.is(created.status, 201);
+    for (let i = 0; i < 200; i += 20) {
+      const replays = await Promise.all(
+        Array.from({ length: 20 }, () => postJson(api, "/api/users", body, key)),
+      );
+      for (const r of replays) {
+        assert.is(r.status, 200);
+        assert.equal(r.body, created.body);
+      }
+    }
+    const jsm = await jetstreamManager(nc);
+    const consumers = [];
+    for await (const c of jsm.consumers.list("KV_operations")) consumers.push(c.name);
+    assert.equal(consumers, []);
+  },
+);
+
+users(
+  "text Postgres cannot store (NUL, a lone surrogate) is 400 naming the field, and nothing is written",
+  async () => {
+    for (const raw of [
+      '{"name":"Nul\\u0000","email":"nul@example.com"}',
+      '{"name":"Half \\ud800","email":"half@example.com"}',
+    ]) {
+      const key = crypto.randomUUID();
+      const r = await postJson(api, "/api/users", raw, key);
+      assert.is(r.status, 400, raw);
+      assert.equal(
+        (r.body.errors as { path: string }[]).map((e) => e.path),
+        ["name"],
+      );
+      assert.is(await kv.get(key), null);
+      assert.is((await sql`select count(*)::int as n from users where id = ${key}`)[0]!.n, 0);
+    }
+  },
+);
+
+users("any UUID Postgres stores is a key (version 0, variant 0 included), never a 500", async () => {
+  const key = "12345678-1234-0234-1234-123456789ABC";
+  const r = await postJson(api, "/api/users", someone(), key);
+  assert.is(r.status, 201);
+  assert.is(r.body.operationId, key.toLowerCase());
+  assert.is((await operation(key.toLowerCase())).status, "committed");
 });
 
 users.run();
@@ -339,7 +403,7 @@ ops("an unknown operation is 404, and the producer counts its answers by status"
   assert.is(((await res.json()) as { type: string }).type, "/problems/operation-not-found");
   const metrics = await (await fetch(`${api}/metrics`)).text();
   assert.match(metrics, /jpw_producer_writes_total\{status="201",table="users"\} \d+/);
-  assert.match(metrics, /jpw_producer_writes_total\{status="409",table="users"\} 1/);
+  assert.match(metrics, /jpw_producer_writes_total\{status="409",table="users"\} [1-9]/);
   const consumerMetrics = await (await fetch(`${stack.consumer.url}/metrics`)).text();
   assert.match(consumerMetrics, /jpw_consumer_messages_total\{outcome="committed",table="orders"\} \d+/);
 });

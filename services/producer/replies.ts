@@ -7,7 +7,7 @@ import { createInbox, type NatsConnection, type Subscription } from "@nats-io/na
 import { type } from "arktype";
 import type { Logger } from "../shared/log.ts";
 import { writeReplyPrefix } from "../shared/nats.ts";
-import { WriteReply } from "../shared/writes.ts";
+import { WriteReply } from "../shared/outcomes.ts";
 
 export interface PendingReply {
   subject: string;
@@ -31,7 +31,7 @@ export class ReplyInbox {
         }
         const token = msg.subject.slice(this.prefix.length + 1);
         const resolve = this.waiting.get(token);
-        // A late reply (the request already answered 202) finds nobody: the outcome is in the KV bucket.
+        // A late reply (the request already answered 202) finds nobody: the client polls its operation.
         if (!resolve) return;
         let reply: unknown;
         try {

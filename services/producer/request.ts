@@ -3,7 +3,7 @@
 // JetStream duplicate. Everything a client can get wrong is answered here, before NATS is touched.
 import { ValidationError } from "../shared/errors.ts";
 import { parseWith, readJson } from "../shared/http.ts";
-import { isUuid } from "../shared/operations.ts";
+import { isUuid } from "../shared/uuid.ts";
 import {
   type Command,
   inputs,

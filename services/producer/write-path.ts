@@ -1,26 +1,35 @@
 // POST /api/users and /api/orders: publish the command with its Reply-To subject and answer with
 // the committed outcome. The producer never claims more than it knows:
-//   - no PubAck (NATS down, stream missing or full)  → 503 + Retry-After; nothing may have been stored
-//   - PubAck, no outcome before the deadline          → 202 + Location of the operation; it will land
-//   - PubAck marked duplicate (an identical retry)    → the outcome the original recorded, as a replay
-//   - the consumer's reply                            → 201, 200 replay, 409, 422 as it says
+//   - the writer's backlog at its bound                → 503 backlog-full + Retry-After; not published
+//   - no PubAck (NATS down, stream missing or full)    → 503 + Retry-After; nothing may have been stored
+//   - PubAck, no outcome before the deadline            → 202 + Location of the operation; it will land
+//   - PubAck marked duplicate (an identical retry)      → the original's outcome, as a replay
+//   - the consumer's reply                              → 201, 200 replay, 409, 422, 500 as it says
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { errors, headers as natsHeaders } from "@nats-io/nats-core";
+import type { Sql } from "postgres";
 import { AppError, UnavailableError } from "../shared/errors.ts";
 import { json, type RouteHandler } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Registry } from "../shared/metrics.ts";
 import { recordAccepted } from "../shared/operations.ts";
+import { writeResponse } from "../shared/outcome-http.ts";
+import type { WriteReply } from "../shared/outcomes.ts";
 import { operationPath, replyToHeader, type Table, writeSubject, writesStream } from "../shared/writes.ts";
-import { awaitRecordedOutcome, type Outcome, respond } from "./outcome.ts";
+import type { Backlog } from "./backlog.ts";
+import { lookUpUntil, type Originals } from "./outcome.ts";
 import type { ReplyInbox } from "./replies.ts";
 import { parseWriteRequest, type WriteRequest } from "./request.ts";
 
 export interface WritePathDeps {
   js: JetStreamClient;
   kv: KV;
+  /** Read-only (jpw_producer): a deduplicated retry is answered from the row. */
+  sql: Sql;
   inbox: ReplyInbox;
+  backlog: Backlog;
+  originals: Originals;
   /** False while the NATS connection is down: answer 503 at once instead of queueing the publish. */
   connected: () => boolean;
   log: Logger;
@@ -66,19 +75,32 @@ async function submit(deps: WritePathDeps, w: WriteRequest, deadline: number): P
     log.warn("write refused: NATS is not connected", { operationId: id, table: w.table });
     throw unavailable(id, "NATS is not connected, so the write was not accepted");
   }
+  try {
+    await deps.backlog.admit(w.table);
+  } catch (err) {
+    if (err instanceof AppError) err.extra.operationId = id;
+    log.warn("write refused before publishing", {
+      operationId: id,
+      table: w.table,
+      reason: (err as Error).message,
+    });
+    throw err;
+  }
   const pending = deps.inbox.expect();
   const h = natsHeaders();
   h.set(replyToHeader, pending.subject);
   if (w.traceparent) h.set("traceparent", w.traceparent);
   let duplicate: boolean;
   try {
-    const ack = await deps.js.publish(writeSubject(w.table), w.body, {
-      msgID: w.msgId,
-      headers: h,
-      // The deadline bounds the wait for the commit; the PubAck gets at least a second (so a short
-      // WRITE_TIMEOUT_MS, or 0 for "always 202", does not turn a slow ack into a 503).
-      timeout: Math.max(1000, deadline - performance.now()),
-    });
+    const ack = await deps.backlog.counting(w.table, () =>
+      deps.js.publish(writeSubject(w.table), w.body, {
+        msgID: w.msgId,
+        headers: h,
+        // The deadline bounds the wait for the commit; the PubAck gets at least a second (so a short
+        // WRITE_TIMEOUT_MS, or 0 for "always 202", does not turn a slow ack into a 503).
+        timeout: Math.max(1000, deadline - performance.now()),
+      }),
+    );
     duplicate = ack.duplicate;
   } catch (err) {
     pending.cancel();
@@ -87,25 +109,26 @@ async function submit(deps: WritePathDeps, w: WriteRequest, deadline: number): P
     throw unavailable(id, `the write was not accepted: ${reason}`, err);
   }
 
-  let outcome: Outcome | undefined;
+  let reply: WriteReply | undefined;
   if (duplicate) {
     // The same payload under the same key is already in the stream and will not be delivered
-    // again: its outcome is (or will be) the one the original recorded.
+    // again: answer the original's outcome, from its request if this process has it in flight.
     pending.cancel();
     log.info("identical retry deduplicated by JetStream; answering the original outcome", {
       operationId: id,
       table: w.table,
     });
-    outcome = await awaitRecordedOutcome(deps.kv, id, w.hash, deadline).catch((err) => {
-      log.warn("could not read the recorded outcome", { operationId: id, err });
-      return undefined;
-    });
+    const original = deps.originals.get(w.msgId);
+    if (original) reply = await untilDeadline(original, deadline);
+    reply ??= await lookUpUntil(deps, id, w.table, w.hash, deadline);
   } else {
-    outcome = await pending.until(deadline);
+    const answer = pending.until(deadline);
+    deps.originals.track(w.msgId, answer);
+    reply = await answer;
   }
-  if (outcome) {
-    if (log.enabled("debug")) log.debug("write answered", { operationId: id, status: outcome.status });
-    return respond(w.table, outcome, duplicate);
+  if (reply) {
+    if (log.enabled("debug")) log.debug("write answered", { operationId: id, outcome: reply.outcome });
+    return writeResponse(w.table, reply, duplicate);
   }
 
   // Durably in JetStream, not yet applied (consumer slow, stopped, or Postgres down).
@@ -114,6 +137,19 @@ async function submit(deps: WritePathDeps, w: WriteRequest, deadline: number): P
     log.warn("could not record the accepted operation", { operationId: id, err });
   });
   return json({ operationId: id, status: "accepted" }, 202, { location: operationPath(id) });
+}
+
+/** `answer`, or undefined once `deadline` (performance.now() ms) has passed. */
+async function untilDeadline<T>(answer: Promise<T>, deadline: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - performance.now()));
+  });
+  try {
+    return await Promise.race([answer, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function unavailable(operationId: string, message: string, cause?: unknown): UnavailableError {

@@ -11,12 +11,13 @@ import { type Handler, router } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { Registry } from "../shared/metrics.ts";
 import { requireJetStream } from "../shared/nats.ts";
-import { operationRoute, operationsBucket } from "../shared/operations.ts";
+import { operationsBucket } from "../shared/operations.ts";
 import { servedElsewhere } from "../shared/public-routes.ts";
 import { Cache, type CacheHooks } from "./cache.ts";
 import { type FeedOptions, InvalidationFeed } from "./feed.ts";
 import { type Invalidator, startInvalidator } from "./invalidator.ts";
 import { KeySpace } from "./keys.ts";
+import { operationRoute } from "./operations.ts";
 import { readRoutes } from "./routes.ts";
 import { Store } from "./store.ts";
 import { systemRoute } from "./system.ts";
@@ -31,6 +32,8 @@ export interface ReaderDeps {
   cdcStream?: string;
   cdcConsumer?: string;
   invalidationRetryMs?: number;
+  /** How often the invalidator checks CDC for lost events (default 5 s). */
+  cdcAuditMs?: number;
   producerUrl?: string;
   consumerUrl?: string;
   debeziumHealthUrl?: string;
@@ -77,6 +80,11 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
   const store = new Store(d.sql);
   const feed = new InvalidationFeed(d.sse);
   metrics.gauge("reader_sse_clients", "Open event streams (GET /api/events)", () => feed.size);
+  let jsm: JetStreamManager | undefined;
+  const getJsm = async () => {
+    jsm ??= await jetstreamManager(d.nc, { timeout: 2000 });
+    return jsm;
+  };
   const stream = d.cdcStream ?? "CDC";
   const consumer = d.cdcConsumer ?? "cache-invalidator";
   const invalidator =
@@ -84,6 +92,8 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
       ? undefined
       : startInvalidator({
           js: jetstream(d.nc),
+          jsm: getJsm,
+          serverId: () => d.nc.info?.server_id,
           cache,
           log: d.log,
           metrics,
@@ -91,19 +101,15 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
           stream,
           consumer,
           ...(d.invalidationRetryMs ? { nakDelayMs: d.invalidationRetryMs } : {}),
+          ...(d.cdcAuditMs ? { auditMs: d.cdcAuditMs } : {}),
         });
 
-  let jsm: JetStreamManager | undefined;
-  const getJsm = async () => {
-    jsm ??= await jetstreamManager(d.nc, { timeout: 2000 });
-    return jsm;
-  };
   // Opened lazily: a missing bucket fails readiness (and that route) instead of the start.
   let kv: Awaited<ReturnType<Kvm["open"]>> | undefined;
-  const operations = async (req: Request, params: Record<string, string>, url: URL) => {
+  const operations = operationRoute(d.sql, async () => {
     kv ??= await new Kvm(d.nc).open(operationsBucket);
-    return operationRoute(kv)(req, params, url);
-  };
+    return kv;
+  });
 
   // Redis is not a readiness check: with Redis down the reader still answers (bypass).
   const checks: ReadinessCheck[] = [

@@ -35,12 +35,31 @@ redis.call('SET', ARGV[1] .. joined .. ARGV[2], ARGV[4], 'EX', ARGV[3])
 return 1
 `;
 
-// KEYS: generation keys to replace. ARGV: generation TTL (s), then one fresh token per key.
+// KEYS: generation keys to replace, then the CDC position key. ARGV: generation TTL (s), the
+// change's stream sequence and time (ms), then one fresh token per generation key. The position
+// only moves forward: it is the highest sequence whose invalidation Redis holds.
 const invalidateLua = `
-for i, k in ipairs(KEYS) do
-  redis.call('SET', k, ARGV[1 + i], 'EX', ARGV[1])
+local n = #KEYS - 1
+for i = 1, n do
+  redis.call('SET', KEYS[i], ARGV[3 + i], 'EX', ARGV[1])
 end
-return #KEYS
+local seq = tonumber(ARGV[2])
+if seq > tonumber(redis.call('HGET', KEYS[#KEYS], 'seq') or '0') then
+  redis.call('HSET', KEYS[#KEYS], 'seq', ARGV[2], 'ts', ARGV[3])
+end
+return n
+`;
+
+// KEYS: generation keys to replace, then the CDC position key. ARGV: generation TTL (s), the
+// position's sequence, time (ms), stream creation time and server, then one fresh token per key.
+// Sets the position whatever it was: a flush starts over from what the stream holds now.
+const flushLua = `
+local n = #KEYS - 1
+for i = 1, n do
+  redis.call('SET', KEYS[i], ARGV[5 + i], 'EX', ARGV[1])
+end
+redis.call('HSET', KEYS[#KEYS], 'seq', ARGV[2], 'ts', ARGV[3], 'created', ARGV[4], 'server', ARGV[5])
+return n
 `;
 
 class Script {
@@ -62,7 +81,20 @@ const scripts = {
   read: new Script(readLua),
   fill: new Script(fillLua),
   invalidate: new Script(invalidateLua),
+  flush: new Script(flushLua),
 };
+
+/**
+ * Where the cache stands in the CDC stream: the highest sequence (and its time, ms) whose
+ * invalidation Redis holds, the creation time of the stream it came from, and the id of the
+ * nats-server that served it (a new id means the server restarted).
+ */
+export interface CdcPosition {
+  seq: number;
+  tsMs: number;
+  created: string;
+  server: string;
+}
 
 export type CacheOutcome = "hit" | "miss" | "bypass";
 
@@ -144,12 +176,31 @@ export class Cache {
     return { body, cache: "miss" };
   }
 
-  /** Replaces the tokens of these generation keys; resolves once Redis applied it. */
-  async invalidate(genKeys: string[]): Promise<void> {
-    if (genKeys.length === 0) return;
-    await scripts.invalidate.run(this.redis, genKeys, [
-      this.genTtlSeconds,
-      ...genKeys.map(() => this.token()),
-    ]);
+  /**
+   * Replaces the tokens of these generation keys and moves the CDC position up to `at` in the
+   * same script; resolves once Redis applied both.
+   */
+  async invalidate(genKeys: string[], at: { seq: number; tsMs: number }): Promise<void> {
+    await scripts.invalidate.run(
+      this.redis,
+      [...genKeys, this.keys.cdcPositionKey()],
+      [this.genTtlSeconds, at.seq, at.tsMs, ...genKeys.map(() => this.token())],
+    );
+  }
+
+  /** Replaces these generation keys and sets the CDC position to `to`, whatever it was. */
+  async flush(genKeys: string[], to: CdcPosition): Promise<void> {
+    await scripts.flush.run(
+      this.redis,
+      [...genKeys, this.keys.cdcPositionKey()],
+      [this.genTtlSeconds, to.seq, to.tsMs, to.created, to.server, ...genKeys.map(() => this.token())],
+    );
+  }
+
+  /** The CDC position Redis holds, or undefined (first start, or Redis lost it). */
+  async cdcPosition(): Promise<CdcPosition | undefined> {
+    const h = await this.redis.hgetall(this.keys.cdcPositionKey());
+    if (!h.seq) return undefined;
+    return { seq: Number(h.seq), tsMs: Number(h.ts ?? 0), created: h.created ?? "", server: h.server ?? "" };
   }
 }

@@ -11,10 +11,9 @@
 // A primary-key UPDATE arrives as d (old id) + c (new id).
 import { type } from "arktype";
 import { cdcHeartbeatPrefix, cdcTablePrefix } from "../shared/cdc.ts";
+import { Uuid as uuid } from "../shared/uuid.ts";
 import { Table } from "../shared/writes.ts";
 import type { Invalidation } from "./keys.ts";
-
-const uuid = "string.uuid";
 
 const Row = type({ "id?": uuid, "user_id?": uuid, "+": "ignore" }).or("null");
 

@@ -3,6 +3,8 @@
 // (Postgres timestamps are finer than JS dates, so the timestamp travels as Postgres's own text).
 import { type } from "arktype";
 import { ValidationError } from "../shared/errors.ts";
+import { isInstant } from "../shared/timestamps.ts";
+import { uuidPattern } from "../shared/uuid.ts";
 
 export interface Position {
   /** created_at as UTC text with microseconds, e.g. 2026-11-23T21:27:32.038221Z. */
@@ -10,10 +12,7 @@ export interface Position {
   id: string;
 }
 
-const CursorShape = type([
-  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/,
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
-]);
+const CursorShape = type([/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/, uuidPattern]);
 
 export function encodeCursor(p: Position): string {
   return Buffer.from(JSON.stringify([p.createdAt, p.id])).toString("base64url");
@@ -34,7 +33,7 @@ export function decodeCursor(cursor: string): Position {
   const out = CursorShape(raw);
   if (out instanceof type.errors) throw invalid("use the nextCursor of a previous page");
   const [createdAt, id] = out;
-  if (Number.isNaN(Date.parse(createdAt))) throw invalid("its timestamp is not a date");
+  if (!isInstant(createdAt)) throw invalid("its timestamp is not a date");
   return { createdAt, id };
 }
 

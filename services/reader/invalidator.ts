@@ -3,17 +3,42 @@
 // that, and nak'ed with a delay while Redis is down, so no invalidation is ever lost (max_deliver -1).
 // A malformed event never stops the loop: it is logged, and when its subject names a table, that
 // whole table is invalidated (the one answer that is always safe).
-import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+//
+// Lost events. CDC is persisted asynchronously (derived data): an OS crash may lose its last
+// events, and nats-server 2.14 then reuses their sequences for new events, moving its durable
+// consumers back to the stream's new last sequence (consumer.go reconcileStateWithStream). Events
+// can also be removed by the stream's limits before they are read, or the stream replaced. So the
+// reader keeps, in Redis next to the cache, the highest sequence it applied (with its time) and
+// the stream's creation time and server (cache.ts CdcPosition), and flushes the whole cache (every
+// table's generation: O(1)) when
+//   - a change arrives at or below that sequence but later than it (the stream went back);
+//   - the stream's last sequence is below it (the stream lost its tail);
+//   - the stream's first sequence is past it + 1 (events went before they were applied);
+//   - the stream's creation time differs (it was replaced);
+//   - the consumer acked past it, or Redis holds none while it acked some (Redis lost its tail);
+//   - the stream is async and its nats-server restarted: events the reader had not read yet may
+//     be gone without a trace (their sequences reused), and a clean restart looks the same.
+// All but the first are checked when the invalidator attaches, every `auditMs`, and before the
+// first change after the connection moved to another server process.
+import type {
+  Consumer,
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+} from "@nats-io/jetstream";
 import type { InvalidationEvent } from "../shared/invalidation.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Registry } from "../shared/metrics.ts";
-import type { Cache } from "./cache.ts";
+import { tables } from "../shared/writes.ts";
+import type { Cache, CdcPosition } from "./cache.ts";
 import { parseChange } from "./cdc-event.ts";
 import type { InvalidationFeed } from "./feed.ts";
 import { type Invalidation, planInvalidation } from "./keys.ts";
 
 export interface InvalidatorOptions {
   js: JetStreamClient;
+  jsm: () => Promise<JetStreamManager>;
   cache: Cache;
   log: Logger;
   metrics: Registry;
@@ -24,6 +49,10 @@ export interface InvalidatorOptions {
   nakDelayMs?: number;
   /** Wait before re-binding to the consumer after it went away (deleted, NATS down). */
   retryMs?: number;
+  /** How often the stream is checked for lost events (see above). */
+  auditMs?: number;
+  /** The id of the nats-server the connection is on (it changes when the server restarts). */
+  serverId?: () => string | undefined;
 }
 
 export interface InvalidatorStatus {
@@ -31,21 +60,30 @@ export interface InvalidatorStatus {
   applied: number;
   failed: number;
   malformed: number;
+  /** Whole-cache flushes for lost events. */
+  flushes?: number;
   lastAppliedAt?: string;
   lastError?: string;
+  lastFlush?: { at: string; reason: string };
 }
 
 export interface Invalidator {
   status(): InvalidatorStatus;
+  /** Checks the stream for lost events now (also runs on its own every auditMs). */
+  audit(): Promise<void>;
   /** Stops pulling and waits for the message in hand to finish. */
   stop(): Promise<void>;
 }
+
+/** Stream times are ms here; a change must be this much later than the position to count as new. */
+const clockSlackMs = 1;
 
 export function startInvalidator(o: InvalidatorOptions): Invalidator {
   const stream = o.stream ?? "CDC";
   const durable = o.consumer ?? "cache-invalidator";
   const nakDelayMs = o.nakDelayMs ?? 1000;
   const retryMs = o.retryMs ?? 1000;
+  const auditMs = o.auditMs ?? 5000;
   const log = o.log.child({ component: "cache-invalidator" });
   const applied = o.metrics.counter(
     "reader_invalidations_total",
@@ -59,16 +97,110 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
     "reader_cdc_malformed_total",
     "Change events that did not parse (their table was invalidated whole)",
   );
+  const flushes = o.metrics.counter(
+    "reader_cdc_gap_flushes_total",
+    "Whole-cache flushes because change events were lost, by reason",
+  );
   const latency = o.metrics.histogram(
     "reader_invalidation_latency_seconds",
     "Commit in Postgres to invalidation applied in Redis",
   );
-  const status: InvalidatorStatus = { running: false, applied: 0, failed: 0, malformed: 0 };
+  const status: InvalidatorStatus = { running: false, applied: 0, failed: 0, malformed: 0, flushes: 0 };
   let stopped = false;
   let messages: ConsumerMessages | undefined;
   let lastFailureLog = 0;
+  /** The highest position this process applied or read from Redis (Redis holds the truth). */
+  let known: { seq: number; tsMs: number } | undefined;
+  /** The server the last audit ran against. */
+  let auditedOn: string | undefined;
+  const serverId = () => o.serverId?.() ?? "";
+  /** Messages and audits take turns: a flush never interleaves with an invalidation. */
+  let turn: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = turn.then(fn, fn);
+    turn = run.catch(() => {});
+    return run;
+  };
+
+  const remember = (seq: number, tsMs: number) => {
+    if (!known || seq > known.seq) known = { seq, tsMs };
+  };
+
+  /** Every table's generation replaced; the position starts over at the stream's end. */
+  async function flush(reason: string, to: CdcPosition): Promise<void> {
+    const genKeys = tables.map((t) => o.cache.keys.tableGenKey(t));
+    await o.cache.flush(genKeys, to);
+    known = { seq: to.seq, tsMs: to.tsMs };
+    status.flushes = (status.flushes ?? 0) + 1;
+    status.lastFlush = { at: new Date().toISOString(), reason };
+    flushes.inc({ reason: reason.split(":")[0]! });
+    log.warn("change events were lost: flushed the whole cache", { reason, position: to });
+  }
+
+  /** The checks that need the stream's and the consumer's state (see the top of this file). */
+  async function audit(): Promise<void> {
+    const jsm = await o.jsm();
+    // Read the position before the stream (it only holds sequences the stream had) and again
+    // after the consumer (every ack is preceded by its position), so another reader replica
+    // applying changes meanwhile never looks like a loss.
+    const before = await o.cache.cdcPosition();
+    const info = await jsm.streams.info(stream);
+    const c = await jsm.consumers.info(stream, durable);
+    const after = await o.cache.cdcPosition();
+    const s = info.state;
+    const server = serverId();
+    auditedOn = server;
+    const now: CdcPosition = {
+      seq: s.last_seq,
+      tsMs: Date.parse(s.last_ts) || 0,
+      created: info.created,
+      server,
+    };
+    let reason: string | undefined;
+    if (!before || !after) {
+      if (c.ack_floor.stream_seq === 0) {
+        // A first start: nothing was ever applied, so nothing cached can be stale.
+        await o.cache.flush([], { seq: 0, tsMs: 0, created: info.created, server });
+        known = { seq: 0, tsMs: 0 };
+        return;
+      }
+      reason = `no position: Redis holds none, yet the consumer acked up to ${c.ack_floor.stream_seq}`;
+    } else if (before.created && before.created !== info.created)
+      reason = `replaced: stream ${stream} was created again (${before.created} → ${info.created})`;
+    else if (s.last_seq < before.seq)
+      reason = `lost tail: stream ${stream} ends at ${s.last_seq}, below the ${before.seq} applied`;
+    else if (s.messages > 0 && s.first_seq > after.seq + 1)
+      reason = `removed: stream ${stream} starts at ${s.first_seq}, past the ${after.seq} applied`;
+    else if (c.ack_floor.stream_seq > after.seq)
+      reason = `redis lost its tail: acked up to ${c.ack_floor.stream_seq}, Redis holds ${after.seq}`;
+    else if (info.config.persist_mode === "async" && before.server && server && before.server !== server)
+      reason = `restarted: the nats-server holding ${stream} (persisted asynchronously) restarted`;
+    if (reason) await flush(reason, now);
+    else if (after) {
+      remember(after.seq, after.tsMs);
+      // Keep the stream and server this position belongs to.
+      if (after.created !== info.created || after.server !== server) {
+        await o.cache.flush([], { ...after, created: info.created, server });
+      }
+    }
+  }
 
   async function handle(m: JsMsg): Promise<void> {
+    const at = { seq: m.seq, tsMs: Math.floor(Number(m.info.timestampNanos) / 1e6) };
+    // The first change since the connection moved to another server process: audit first.
+    if (auditedOn !== undefined && auditedOn !== serverId()) await audit().catch(() => {});
+    if (known && at.seq <= known.seq && at.tsMs > known.tsMs + clockSlackMs) {
+      // A change newer than the position at or below its sequence: the stream went back.
+      await audit().catch(() => {});
+      if (known && at.seq <= known.seq && at.tsMs > known.tsMs + clockSlackMs) {
+        await flush(`went back: change ${at.seq} is newer than the position ${known.seq}`, {
+          seq: at.seq - 1,
+          tsMs: at.tsMs - 1,
+          created: (await o.cache.cdcPosition())?.created ?? "",
+          server: serverId(),
+        });
+      }
+    }
     const parsed = parseChange(m.subject, m.data);
     let inv: Invalidation;
     let op: InvalidationEvent["op"];
@@ -77,6 +209,8 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
     switch (parsed.kind) {
       case "heartbeat":
       case "ignored":
+        await o.cache.invalidate([], at);
+        remember(at.seq, at.tsMs);
         m.ack();
         return;
       case "malformed":
@@ -89,6 +223,8 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
           action: parsed.table ? `invalidate table ${parsed.table}` : "ignore",
         });
         if (!parsed.table) {
+          await o.cache.invalidate([], at);
+          remember(at.seq, at.tsMs);
           m.ack();
           return;
         }
@@ -103,24 +239,8 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
         break;
     }
     const plan = planInvalidation(o.cache.keys, inv);
-    try {
-      await o.cache.invalidate(plan.genKeys);
-    } catch (err) {
-      status.failed++;
-      status.lastError = (err as Error).message;
-      failures.inc();
-      m.nak(nakDelayMs);
-      // Every buffered event fails the same way while Redis is down: one line a second is enough.
-      if (Date.now() - lastFailureLog > 1000) {
-        lastFailureLog = Date.now();
-        log.warn("redis could not apply an invalidation; redelivering", {
-          error: err,
-          subject: m.subject,
-          delayMs: nakDelayMs,
-        });
-      }
-      return;
-    }
+    await o.cache.invalidate(plan.genKeys, at);
+    remember(at.seq, at.tsMs);
     m.ack();
     const now = Date.now();
     status.applied++;
@@ -142,10 +262,32 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
     o.feed?.publish(event);
   }
 
+  /** Redis could not apply it: redeliver later, nothing is lost. */
+  function retryLater(m: JsMsg, err: unknown): void {
+    status.failed++;
+    status.lastError = (err as Error).message;
+    failures.inc();
+    m.nak(nakDelayMs);
+    // Every buffered event fails the same way while Redis is down: one line a second is enough.
+    if (Date.now() - lastFailureLog > 1000) {
+      lastFailureLog = Date.now();
+      log.warn("could not apply an invalidation (Redis down?); redelivering", {
+        error: err,
+        subject: m.subject,
+        delayMs: nakDelayMs,
+      });
+    }
+  }
+
+  const audits = setInterval(() => {
+    if (status.running) void serial(audit).catch((err) => log.warn("CDC audit failed", { error: err }));
+  }, auditMs);
+
   const loop = (async () => {
     while (!stopped) {
       try {
         const consumer: Consumer = await o.js.consumers.get(stream, durable);
+        await serial(audit).catch((err) => log.warn("CDC audit failed", { error: err }));
         messages = await consumer.consume({ max_messages: 256, expires: 10_000 });
         status.running = true;
         if (stopped) {
@@ -155,11 +297,10 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
         log.info("consuming", { stream, consumer: durable });
         for await (const m of messages) {
           try {
-            await handle(m);
+            await serial(() => handle(m));
           } catch (err) {
-            // handle() catches Redis errors itself; this is a bug, but it must not stop invalidation.
-            log.error("invalidation failed", { error: err, subject: m.subject, seq: m.seq });
-            m.nak(nakDelayMs);
+            // Redis failed (handle() lets its errors through): nak with a delay, never lose it.
+            retryLater(m, err);
           }
         }
       } catch (err) {
@@ -175,8 +316,10 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
 
   return {
     status: () => ({ ...status }),
+    audit: () => serial(audit),
     async stop() {
       stopped = true;
+      clearInterval(audits);
       // stop(), not close(): close() waits for the open pull request to expire (seconds). Messages
       // delivered but not yet handled are simply redelivered after ack_wait.
       messages?.stop();

@@ -81,6 +81,11 @@ export class KeySpace {
     return `${head}${tokens.join(".")}${tail}`;
   }
 
+  /** Where the CDC invalidator remembers how far Redis holds the stream's changes (cache.ts). */
+  cdcPositionKey(): string {
+    return `${this.prefix}:cdc:position`;
+  }
+
   /** Pattern matching every data key of a scope, whatever its generation (tests, diagnostics). */
   dataKeyPattern(scope: Scope): string {
     return `${this.prefix}:data:${this.scopeName(scope)}:*`;

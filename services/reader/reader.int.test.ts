@@ -7,7 +7,6 @@ import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { until } from "../infra/until.ts";
-import { cdcSubject } from "../shared/cdc.ts";
 import { createLogger } from "../shared/log.ts";
 import { operationsBucket, putOperation } from "../shared/operations.ts";
 import { serve } from "../shared/runtime.ts";
@@ -19,7 +18,7 @@ import { type Runtime, startService } from "../testing/service.ts";
 import { applyStreams } from "../testing/streams.ts";
 import { createReader } from "./app.ts";
 import { connectRedis } from "./redis.ts";
-import { insertOrder, insertUser, read, readOnceRedisIsBack } from "./test-kit.ts";
+import { insertOrder, insertUser, publishChangeEvent, read, readOnceRedisIsBack } from "./test-kit.ts";
 
 const nats = await startNats();
 await applyStreams(nats.url);
@@ -42,18 +41,8 @@ const reader = await createReader({
 const server = await serve(reader.handler, { port: 0, hostname: "127.0.0.1" });
 const base = server.url;
 
-/** Publishes a change event on cdc.public.<table>, shaped like Debezium's. */
-async function publishChange(table: Table, op: string, before: unknown, after: unknown) {
-  const now = Date.now();
-  const event = {
-    before,
-    after,
-    source: { connector: "postgresql", ts_ms: now, ts_us: now * 1000, schema: "public", table, lsn: 1 },
-    op,
-    ts_ms: now,
-  };
-  await js.publish(cdcSubject(table), JSON.stringify(event));
-}
+const publishChange = (table: Table, op: string, before: unknown, after: unknown) =>
+  publishChangeEvent(js, table, op, before, after);
 
 const invalidated = (pred: (e: { op: string; ids: string[]; scopes: string[] }) => boolean) =>
   new Promise<void>((resolve) => {
@@ -179,22 +168,48 @@ routes("a bad id, limit or cursor is a 400 problem naming the parameter", async 
   }
 });
 
-routes("an operation outcome is served from the operations bucket; an unknown one is a 404", async () => {
-  const kv = await new Kvm(nc).open(operationsBucket);
-  const operationId = crypto.randomUUID();
-  await putOperation(kv, {
-    operationId,
-    table: "users",
-    status: "committed",
-    httpStatus: 201,
-    result: { id: operationId },
-    updatedAt: new Date().toISOString(),
-  });
-  const got = await read(base, `/api/operations/${operationId}`);
-  assert.is(got.status, 200);
-  assert.is(got.body.status, "committed");
-  assert.is((await fetch(`${base}/api/operations/${crypto.randomUUID()}`)).status, 404);
-});
+routes(
+  "an operation reads committed from its row, rejected or accepted from the operations bucket, else 404",
+  async () => {
+    const committed = await insertUser(sql, "Grace");
+    const row = await read(base, `/api/operations/${committed}`);
+    assert.is(row.status, 200);
+    assert.equal(
+      {
+        status: row.body.status,
+        httpStatus: row.body.httpStatus,
+        id: (row.body.result as { id: string }).id,
+      },
+      { status: "committed", httpStatus: 201, id: committed },
+    );
+
+    const kv = await new Kvm(nc).open(operationsBucket);
+    const rejected = crypto.randomUUID();
+    await putOperation(kv, {
+      operationId: rejected,
+      table: "users",
+      outcome: "email-taken",
+      detail: "the email x@example.com is already taken",
+      updatedAt: new Date().toISOString(),
+    });
+    const got = await read(base, `/api/operations/${rejected}`);
+    assert.equal(
+      {
+        status: got.body.status,
+        httpStatus: got.body.httpStatus,
+        type: (got.body.error as { type: string }).type,
+      },
+      { status: "rejected", httpStatus: 409, type: "/problems/email-taken" },
+    );
+    const accepted = crypto.randomUUID();
+    await putOperation(kv, { operationId: accepted, table: "orders", outcome: "accepted", updatedAt: "x" });
+    assert.is((await read(base, `/api/operations/${accepted}`)).body.status, "accepted");
+
+    const unknown = await read(base, `/api/operations/${crypto.randomUUID()}`);
+    assert.is(unknown.status, 404);
+    assert.is(unknown.body.type, "/problems/operation-not-found");
+  },
+);
 
 routes("a change event for a user invalidates the user, the users list and the user's orders", async () => {
   const id = await insertUser(sql, "Linus");

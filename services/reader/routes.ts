@@ -2,7 +2,7 @@
 import { NotFoundError, ValidationError } from "../shared/errors.ts";
 import { type RouteHandler, textResponse } from "../shared/http.ts";
 import type { Counter } from "../shared/metrics.ts";
-import { isUuid } from "../shared/operations.ts";
+import { isUuid } from "../shared/uuid.ts";
 import type { Cache } from "./cache.ts";
 import { pageParams } from "./cursor.ts";
 import { pageVariant, type Scope } from "./keys.ts";

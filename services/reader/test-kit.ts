@@ -1,7 +1,10 @@
-// Helpers shared by the reader's test files: HTTP reads with their X-Cache outcome, and rows
-// inserted the way the consumer writes them.
+// Helpers shared by the reader's test files: HTTP reads with their X-Cache outcome, rows inserted
+// the way the consumer writes them, and change events published as Debezium does.
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Sql } from "postgres";
 import { until } from "../infra/until.ts";
+import { cdcSubject } from "../shared/cdc.ts";
+import type { Table } from "../shared/writes.ts";
 
 export interface Read {
   status: number;
@@ -50,4 +53,23 @@ export async function insertOrder(
   const it = items ?? [{ productId: "p-1", quantity: 1, price: total }];
   await sql`insert into orders (id, user_id, items, total) values (${id}, ${userId}, ${sql.json(it as never)}, ${total})`;
   return id;
+}
+
+/** Publishes a change event on cdc.public.<table>, shaped like Debezium's; resolves with its sequence. */
+export async function publishChangeEvent(
+  js: JetStreamClient,
+  table: Table,
+  op: string,
+  before: unknown,
+  after: unknown,
+): Promise<number> {
+  const now = Date.now();
+  const event = {
+    before,
+    after,
+    source: { connector: "postgresql", ts_ms: now, ts_us: now * 1000, schema: "public", table, lsn: 1 },
+    op,
+    ts_ms: now,
+  };
+  return (await js.publish(cdcSubject(table), JSON.stringify(event))).seq;
 }

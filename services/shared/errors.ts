@@ -114,12 +114,27 @@ export class UnprocessableError extends AppError {
 export class UnavailableError extends AppError {
   override name = "UnavailableError";
   readonly status = 503;
-  readonly type = "unavailable";
-  readonly title = "Service unavailable";
+  readonly type: string = "unavailable";
+  readonly title: string = "Service unavailable";
   constructor(message: string, retryAfterSeconds = 1, options?: ErrorOptions) {
     super(message, options);
     this.headers["retry-after"] = String(retryAfterSeconds);
   }
+}
+
+/** 503: a writer's backlog of unapplied commands is at its declared bound; retry later. */
+export class BacklogFullError extends UnavailableError {
+  override name = "BacklogFullError";
+  override readonly type = "backlog-full";
+  override readonly title = "Backlog full";
+}
+
+/** 500: the write could not be applied and was moved to the dead-letter queue. */
+export class WriteFailedError extends AppError {
+  override name = "WriteFailedError";
+  readonly status = 500;
+  readonly type = "write-failed";
+  readonly title = "Write failed";
 }
 
 /** Bad configuration: the service refuses to start and says which variable is wrong. */

@@ -1,59 +1,116 @@
-// The outcome of every write, keyed by operationId in the `operations` KV bucket. The consumer
-// records committed/duplicate/rejected/failed; the producer records `accepted` when it answers 202;
-// the reader serves GET /api/operations/:id from it.
+// The `operations` KV bucket: operationId → the outcome of a write that Postgres cannot show. A
+// committed write is never recorded here (its row is its record), so no limit of this bucket can
+// make a commit fail. What is recorded:
+//   accepted                      by the producer when it answers 202 (only if nothing is recorded)
+//   email-taken, user-not-found   by the consumer before it replies (a key-reused answer is not
+//                                 recorded: the key belongs to the original write)
+//   failed                        by the consumer once the command is in WRITES_DLQ
+// Records live 24 hours; the bucket discards its oldest records when full rather than refusing.
 import type { KV } from "@nats-io/kv";
 import { type } from "arktype";
-import { NotFoundError, ValidationError } from "./errors.ts";
-import { json, type RouteHandler } from "./http.ts";
+import { Uuid } from "./uuid.ts";
+import { Table } from "./writes.ts";
 
 export const operationsBucket = "operations";
 
-export const OperationStatus = type("'accepted' | 'committed' | 'duplicate' | 'rejected' | 'failed'");
-export type OperationStatus = typeof OperationStatus.infer;
+export const RecordedOutcome = type("'accepted' | 'email-taken' | 'user-not-found' | 'failed'");
+export type RecordedOutcome = typeof RecordedOutcome.infer;
 
 export const OperationRecord = type({
-  operationId: "string.uuid",
-  "table?": "'users' | 'orders'",
-  status: OperationStatus,
-  httpStatus: "number.integer",
-  "result?": "unknown",
-  /** A problem object (type, title, status, detail) when the write was rejected or failed. */
-  "error?": "Record<string, unknown>",
+  operationId: Uuid,
+  table: Table,
+  outcome: RecordedOutcome,
+  /** The sentence the client was told (rejected, failed). */
+  "detail?": "string",
   /**
-   * Identity of the payload that produced this outcome (see requestHash in writes.ts): a retry
-   * answered from this record must carry the same payload, else it reused the key (422).
+   * Identity of the payload that was decided (see requestHash in writes.ts): a retry answered
+   * from this record must carry the same payload, else it reused the key (422).
    */
   "requestHash?": "string",
+  /** The command's sequence in WRITES: a redelivery of exactly that command repeats this answer. */
+  "commandSeq?": "number.integer >= 1",
   updatedAt: "string",
 });
 export type OperationRecord = typeof OperationRecord.infer;
 
-export const isUuid = (s: string) =>
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
+/** Records written before issue #9 (`{status, httpStatus, error?}`), readable for their 24 hours. */
+const LegacyRecord = type({
+  operationId: Uuid,
+  table: Table,
+  status: "string",
+  "error?": { "type?": "string", "detail?": "string" },
+  "requestHash?": "string",
+  updatedAt: "string",
+});
+
+function fromLegacy(value: unknown): OperationRecord | undefined {
+  const r = LegacyRecord(value);
+  if (r instanceof type.errors) return undefined;
+  const problem = r.error?.type?.replace("/problems/", "");
+  const outcome =
+    r.status === "accepted" || r.status === "failed"
+      ? r.status
+      : r.status === "rejected" && (problem === "email-taken" || problem === "user-not-found")
+        ? problem
+        : undefined;
+  // A committed record says nothing the row does not.
+  if (!outcome) return undefined;
+  return {
+    operationId: r.operationId,
+    table: r.table,
+    outcome,
+    ...(r.error?.detail ? { detail: r.error.detail } : {}),
+    ...(r.requestHash ? { requestHash: r.requestHash } : {}),
+    updatedAt: r.updatedAt,
+  };
+}
+
+export function parseRecord(value: unknown): OperationRecord | undefined {
+  const r = OperationRecord(value);
+  return r instanceof type.errors ? fromLegacy(value) : r;
+}
 
 export async function getOperation(kv: KV, operationId: string): Promise<OperationRecord | undefined> {
   const entry = await kv.get(operationId);
   if (entry?.operation !== "PUT" || entry.length === 0) return undefined;
-  const parsed = OperationRecord(entry.json());
-  // A record that does not parse was not written by us (someone used `nats kv put`): treat as unknown.
-  return parsed instanceof type.errors ? undefined : parsed;
+  let value: unknown;
+  try {
+    value = entry.json();
+  } catch {
+    return undefined;
+  }
+  // A record that does not parse was not written by us (someone used `nats kv put`): unknown.
+  return parseRecord(value);
 }
 
-/** Records a final outcome (overwrites `accepted` or an earlier attempt's record). */
 export async function putOperation(kv: KV, record: OperationRecord): Promise<void> {
   await kv.put(record.operationId, JSON.stringify(record));
 }
 
+/** Records `record` unless a decision (anything but `accepted`) is recorded already. */
+export async function recordIfUndecided(kv: KV, record: OperationRecord): Promise<void> {
+  const entry = await kv.get(record.operationId);
+  if (entry?.operation === "PUT" && entry.length > 0) {
+    let current: OperationRecord | undefined;
+    try {
+      current = parseRecord(entry.json());
+    } catch {}
+    if (current && current.outcome !== "accepted") return;
+    await kv.update(record.operationId, JSON.stringify(record), entry.revision);
+  } else {
+    await kv.create(record.operationId, JSON.stringify(record));
+  }
+}
+
 /**
- * Records `accepted` only if nothing is recorded yet: a final outcome that raced ahead of the
+ * Records `accepted` only if nothing is recorded yet: a decision that raced ahead of the
  * producer's deadline must never be overwritten by "accepted".
  */
-export async function recordAccepted(kv: KV, operationId: string, table: "users" | "orders"): Promise<void> {
+export async function recordAccepted(kv: KV, operationId: string, table: Table): Promise<void> {
   const record: OperationRecord = {
     operationId,
     table,
-    status: "accepted",
-    httpStatus: 202,
+    outcome: "accepted",
     updatedAt: new Date().toISOString(),
   };
   try {
@@ -62,23 +119,4 @@ export async function recordAccepted(kv: KV, operationId: string, table: "users"
     // "wrong last sequence": a record exists already, which is exactly what we wanted to respect.
     if (!/wrong last sequence|exists/i.test((err as Error).message)) throw err;
   }
-}
-
-/** GET /api/operations/:id */
-export function operationRoute(kv: KV): RouteHandler {
-  return async (_req, params) => {
-    const id = params.id ?? "";
-    if (!isUuid(id)) {
-      throw new ValidationError(`operation id "${id}" is not a UUID`, [
-        { path: "id", message: "must be a UUID" },
-      ]);
-    }
-    const record = await getOperation(kv, id.toLowerCase());
-    if (!record)
-      throw new NotFoundError(
-        `no operation ${id} is known (outcomes are kept for 24 hours)`,
-        "operation-not-found",
-      );
-    return json(record);
-  };
 }

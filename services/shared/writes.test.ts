@@ -135,4 +135,41 @@ test("a command envelope lower-cases its operationId and ignores keys it does no
   );
 });
 
+test("text Postgres cannot store exactly is refused with a field error: NUL and lone surrogates", () => {
+  const refused = (out: unknown) => problems(out).map((p) => p.replace(/ \(was .*$/, ""));
+  assert.equal(refused(UserInput({ name: "Ada\u0000", email: "ada@example.com" })), [
+    "name: must be text without NUL characters (\\u0000)",
+  ]);
+  assert.equal(refused(UserInput({ name: "Ada \ud800", email: "ada\udc00@example.com" })), [
+    "email: must be valid Unicode text (it holds a lone surrogate)",
+    "name: must be valid Unicode text (it holds a lone surrogate)",
+  ]);
+  assert.equal(
+    refused(OrderInput({ userId, items: [{ productId: "p\u0000", quantity: 1, price: "1" }], total: "1" })),
+    ["items.0.productId: must be text without NUL characters (\\u0000)"],
+  );
+  // A pair of surrogates is one character outside the BMP, and welcome.
+  assert.equal(UserInput({ name: "Ada 🚀", email: "ada@example.com" }), {
+    name: "Ada 🚀",
+    email: "ada@example.com",
+  });
+});
+
+test("requestedAt must be a UTC instant on the calendar (it becomes created_at)", () => {
+  const envelope = (requestedAt: string) =>
+    WriteCommand({ operationId: userId, table: "users", op: "create", data: {}, requestedAt });
+  assert.not.ok(envelope("2026-01-01T12:00:00.000Z") instanceof type.errors);
+  assert.not.ok(envelope("2026-01-01T12:00:00.123456Z") instanceof type.errors);
+  for (const bad of [
+    "",
+    "yesterday",
+    "2026-02-30T00:00:00.000Z",
+    "2026-01-01T24:00:00Z",
+    "2026-01-01 12:00:00Z",
+    "2026-01-01T12:00:00+02:00",
+  ]) {
+    assert.ok(envelope(bad) instanceof type.errors, bad);
+  }
+});
+
 test.run();

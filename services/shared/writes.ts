@@ -5,6 +5,8 @@
 import { createHash } from "node:crypto";
 import { type } from "arktype";
 import { formatCents, lineTotal, maxCents, parseCents } from "./money.ts";
+import { Instant } from "./timestamps.ts";
+import { Uuid } from "./uuid.ts";
 
 export const tables = ["users", "orders"] as const;
 export type Table = (typeof tables)[number];
@@ -13,8 +15,24 @@ export const Table = type("'users' | 'orders'");
 export const writesStream = "WRITES";
 export const dlqStream = "WRITES_DLQ";
 export const writeSubject = (table: Table) => `writes.${table}`;
+/**
+ * Where the consumer logs what it decided about a command it did not commit (rejected or dead-
+ * lettered), beside the commands in WRITES, so history and decisions are trimmed together. The
+ * writers filter `writes.<table>` exactly and never see these.
+ */
+export const decisionSubject = (table: Table) => `writes.outcomes.${table}`;
 export const dlqSubject = (table: string) => `dlq.writes.${table}`;
 export const consumerName = (table: Table) => `${table}-writer`;
+
+/**
+ * Limits declared as metadata in streams.yaml and read by the services at run time (one source of
+ * truth for every replica, visible in `nats stream info` / `nats consumer info`): how far back the
+ * history keeper keeps applied commands in WRITES, and each writer's bound on unapplied commands.
+ */
+export const historyMetadata = { maxAge: "jpw.history.max_age", maxBytes: "jpw.history.max_bytes" } as const;
+export const historyDefaults = { maxAge: "7d", maxBytes: "1GiB" } as const;
+export const backlogMetadata = "jpw.backlog.max_msgs";
+export const backlogDefault = 100_000;
 
 /** Where the consumer answers (a header, since a stored message's own reply subject is its PubAck). */
 export const replyToHeader = "Reply-To";
@@ -30,10 +48,20 @@ export const dlqHeaders = {
 /** Bodies are small; anything bigger is refused with 413 before it is parsed. */
 export const maxBodyBytes = 64 * 1024;
 
+// A lone surrogate cannot be encoded as UTF-8 (it would be stored as U+FFFD, so the row would no
+// longer match its command), and Postgres text cannot hold NUL: both are refused as field errors.
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Text Postgres stores exactly as sent, trimmed. */
+const text = type("string")
+  .narrow((s, ctx) => !s.includes("\u0000") || ctx.mustBe("text without NUL characters (\\u0000)"))
+  .narrow((s, ctx) => !loneSurrogate.test(s) || ctx.mustBe("valid Unicode text (it holds a lone surrogate)"))
+  .pipe((s) => s.trim());
+
 export const UserInput = type({
   "+": "reject",
-  name: type("string.trim").to("1 <= string <= 200"),
-  email: type("string.trim").to("string.email").to("3 <= string <= 320"),
+  name: text.to("1 <= string <= 200"),
+  email: text.to("string.email").to("3 <= string <= 320"),
 });
 export type UserData = typeof UserInput.infer;
 
@@ -42,11 +70,9 @@ const amount = type("string | number").pipe((v, ctx) => {
   return typeof cents === "string" ? ctx.error(cents) : cents;
 });
 
-const uuid = type("string.uuid").pipe((s) => s.toLowerCase());
-
 const OrderItem = type({
   "+": "reject",
-  productId: type("string.trim").to("1 <= string <= 100"),
+  productId: text.to("1 <= string <= 100"),
   quantity: "1 <= number.integer <= 1000000",
   price: amount,
 });
@@ -57,7 +83,7 @@ const OrderItem = type({
  */
 export const OrderInput = type({
   "+": "reject",
-  userId: uuid,
+  userId: Uuid,
   items: OrderItem.array().atLeastLength(1).atMostLength(100),
   total: amount,
 })
@@ -91,13 +117,16 @@ export type OrderData = typeof OrderInput.infer;
 export const inputs = { users: UserInput, orders: OrderInput } as const;
 export type WriteData = UserData | OrderData;
 
-/** What the producer publishes to `writes.<table>`. Unknown envelope keys are ignored (newer producers). */
+/**
+ * What the producer publishes to `writes.<table>`. Unknown envelope keys are ignored (newer
+ * producers). `requestedAt` becomes the row's created_at, so a row is reproducible from its command.
+ */
 export const WriteCommand = type({
-  operationId: uuid,
+  operationId: Uuid,
   table: Table,
   op: "'create'",
   data: "object",
-  requestedAt: "string",
+  requestedAt: Instant,
 });
 
 export interface Command<T extends Table = Table> {
@@ -107,19 +136,6 @@ export interface Command<T extends Table = Table> {
   data: T extends "users" ? UserData : OrderData;
   requestedAt: string;
 }
-
-export const ReplyStatus = type("'committed' | 'duplicate' | 'rejected' | 'failed'");
-export type ReplyStatus = typeof ReplyStatus.infer;
-
-/** What the consumer answers on the Reply-To subject. `error` is a problem object. */
-export const WriteReply = type({
-  operationId: "string",
-  status: ReplyStatus,
-  httpStatus: "number.integer",
-  "result?": "unknown",
-  "error?": "Record<string, unknown>",
-});
-export type WriteReply = typeof WriteReply.infer;
 
 /**
  * The payload's identity, independent of how the client wrote it ("19.9" and 19.90 are one

@@ -1,10 +1,11 @@
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { migrationsDir } from "../infra/migrate.ts";
 import { startNats } from "./nats.ts";
 import { startPostgres } from "./postgres.ts";
 import { ServerProcess, waitReady } from "./process.ts";
@@ -99,7 +100,9 @@ pg("runs as the postgres user with logical WAL and a migrated template", async (
   const migrations = await sql`select file from schema_migrations order by version`;
   assert.equal(
     migrations.map((r) => r.file),
-    ["0001_init.sql"],
+    readdirSync(migrationsDir)
+      .filter((f) => f.endsWith(".sql"))
+      .sort(),
   );
   await sql.end();
 });

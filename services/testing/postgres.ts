@@ -52,7 +52,8 @@ const serverKey = (url: string) => new URL(url).host;
 /** The password of `role` on the Postgres server `url` points at (one this process started or reuses). */
 export function postgresPasswordFor(url: string, role: PostgresRole): string {
   const passwords = known.get(serverKey(url));
-  if (!passwords) throw new Error(`no Postgres at ${serverKey(url)} was started or reused by this test process`);
+  if (!passwords)
+    throw new Error(`no Postgres at ${serverKey(url)} was started or reused by this test process`);
   return passwords()[role];
 }
 

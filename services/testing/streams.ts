@@ -3,11 +3,18 @@ import { connect } from "@nats-io/transport-node";
 import { applyStreamsFile } from "../infra/reconcile/apply.ts";
 import { natsAuthFor } from "./nats.ts";
 
-/** As the admin user of a server this test process started (or reuses). */
-export async function applyStreams(natsUrl: string, file?: string): Promise<void> {
+/**
+ * As the admin user of a server this test process started (or reuses). `env` adds to the process
+ * environment for the file's ${NAME:-default} values (tiny limits).
+ */
+export async function applyStreams(
+  natsUrl: string,
+  file?: string,
+  env?: Record<string, string>,
+): Promise<void> {
   const nc = await connect({ servers: natsUrl, ...natsAuthFor(natsUrl) });
   try {
-    await applyStreamsFile(nc, file);
+    await applyStreamsFile(nc, file, env ? { env: { ...process.env, ...env } } : {});
   } finally {
     await nc.close();
   }

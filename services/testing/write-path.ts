@@ -1,7 +1,10 @@
 // The write path as tests and benchmarks use it: the consumer and the producer as real processes
 // against a test's NATS and database, and a client that speaks to the producer like any other.
+
+import type { PostgresRole } from "../infra/secrets.ts";
 import { until } from "../infra/until.ts";
 import { natsAuthFor } from "./nats.ts";
+import { postgresPasswordFor } from "./postgres.ts";
 import { type RunningService, type Runtime, startService } from "./service.ts";
 
 // Tests of the write path wait with it; it lives with the other infrastructure helpers.
@@ -16,7 +19,7 @@ export interface WritePath extends AsyncDisposable {
 
 export async function startWritePath(opts: {
   natsUrl: string;
-  /** The database as jpw_writer. */
+  /** The database as jpw_writer (the producer reads it as jpw_producer). */
   databaseUrl: string;
   runtime?: Runtime;
   consumerEnv?: Record<string, string>;
@@ -38,7 +41,11 @@ export async function startWritePath(opts: {
     entry: "services/producer/main.ts",
     name: "producer",
     runtime: opts.runtime ?? "node",
-    env: { ...natsEnv("producer"), ...opts.producerEnv },
+    env: {
+      ...natsEnv("producer"),
+      DATABASE_URL: asRole(opts.databaseUrl, "jpw_producer"),
+      ...opts.producerEnv,
+    },
   });
   // Ready means attached to both consumers: writes sent now are answered, not 202'd by a cold start.
   await until(async () => (await fetch(`${consumer.url}/readyz`)).ok, 20_000, "the consumer to be ready");
@@ -57,6 +64,14 @@ export async function startWritePath(opts: {
       await consumer.stop();
     },
   };
+}
+
+/** The same database as another role, with that role's password (one of the harness's servers). */
+function asRole(url: string, role: PostgresRole): string {
+  const u = new URL(url);
+  u.username = role;
+  u.password = encodeURIComponent(postgresPasswordFor(url, role));
+  return u.toString();
 }
 
 export interface Answer {

@@ -2,7 +2,7 @@
 // write returns what the UI shows about it: status, operationId, round-trip time, body, problem.
 // The shapes of users, orders, problems and operations are the services' own (services/shared).
 import type { ProblemBody as Problem } from "../../services/shared/http.ts";
-import type { OperationRecord as Operation } from "../../services/shared/operations.ts";
+import type { OperationView as Operation } from "../../services/shared/outcome-http.ts";
 import type { OrderResult as Order, UserResult as User } from "../../services/shared/writes.ts";
 
 export type { Operation, Order, Problem, User };
