@@ -46,8 +46,7 @@ export interface Secrets {
 export const secretsDirOf = (dataDir: string) => join(dataDir, "secrets");
 
 /** The file that holds one secret, e.g. `nats-admin`, `postgres-jpw_writer`, `redis-reader`. */
-export const secretFile = (dir: string, kind: "nats" | "postgres" | "redis", name: string) =>
-  join(dir, `${kind}-${name}`);
+export const secretFile = (dir: string, kind: Kind, name: string) => join(dir, `${kind}-${name}`);
 
 export class SecretsError extends Error {
   override name = "SecretsError";
@@ -63,16 +62,7 @@ export function loadSecrets(dir: string): Secrets {
   mkdirSync(dirname(dir), { recursive: true });
   if (!existsSync(dir)) mkdirSync(dir, { mode: 0o700 });
   chmodSync(dir, 0o700);
-  const one = (kind: "nats" | "postgres" | "redis", name: string) =>
-    readOrCreate(secretFile(dir, kind, name));
-  const all = <N extends string>(kind: "nats" | "postgres" | "redis", names: readonly N[]) =>
-    Object.fromEntries(names.map((n) => [n, one(kind, n)])) as Record<N, string>;
-  return {
-    dir,
-    nats: all("nats", natsUsers),
-    postgres: all("postgres", postgresRoles),
-    redis: all("redis", redisUsers),
-  };
+  return collect(dir, (kind, name) => readOrCreate(secretFile(dir, kind, name)));
 }
 
 /**
@@ -82,19 +72,24 @@ export function loadSecrets(dir: string): Secrets {
 export function readSecrets(dir: string): Secrets | undefined {
   try {
     if (!existsSync(dir)) return undefined;
-    const read = (kind: "nats" | "postgres" | "redis", name: string) =>
-      readFileSync(secretFile(dir, kind, name), "utf8").trim();
-    const all = <N extends string>(kind: "nats" | "postgres" | "redis", names: readonly N[]) =>
-      Object.fromEntries(names.map((n) => [n, read(kind, n)])) as Record<N, string>;
-    return {
-      dir,
-      nats: all("nats", natsUsers),
-      postgres: all("postgres", postgresRoles),
-      redis: all("redis", redisUsers),
-    };
+    return collect(dir, (kind, name) => readFileSync(secretFile(dir, kind, name), "utf8").trim());
   } catch {
     return undefined;
   }
+}
+
+type Kind = "nats" | "postgres" | "redis";
+
+/** Every secret, each one from `get`. */
+function collect(dir: string, get: (kind: Kind, name: string) => string): Secrets {
+  const all = <N extends string>(kind: Kind, names: readonly N[]) =>
+    Object.fromEntries(names.map((n) => [n, get(kind, n)])) as Record<N, string>;
+  return {
+    dir,
+    nats: all("nats", natsUsers),
+    postgres: all("postgres", postgresRoles),
+    redis: all("redis", redisUsers),
+  };
 }
 
 /** 32 random bytes, URL-safe. */
@@ -126,7 +121,6 @@ function readOrCreate(file: string): string {
   return readOrCreate(file);
 }
 
-type Kind = "nats" | "postgres" | "redis";
 const kinds: [Kind, readonly string[]][] = [
   ["nats", natsUsers],
   ["postgres", postgresRoles],
@@ -148,21 +142,12 @@ export function secretsEnv(s: Secrets): Record<string, string> {
 
 /** The secrets a container was given in its environment; a missing one is an error naming it. */
 export function secretsFromEnv(env: NodeJS.ProcessEnv, dir = "(environment)"): Secrets {
-  const read = <N extends string>(kind: Kind, names: readonly N[]) =>
-    Object.fromEntries(
-      names.map((n) => {
-        const v = env[secretVariable(kind, n)];
-        if (!v)
-          throw new SecretsError(
-            `${secretVariable(kind, n)} is not set: create the env file with just compose-env`,
-          );
-        return [n, v];
-      }),
-    ) as Record<N, string>;
-  return {
-    dir,
-    nats: read("nats", natsUsers),
-    postgres: read("postgres", postgresRoles),
-    redis: read("redis", redisUsers),
-  };
+  return collect(dir, (kind, name) => {
+    const v = env[secretVariable(kind, name)];
+    if (!v)
+      throw new SecretsError(
+        `${secretVariable(kind, name)} is not set: create the env file with just compose-env`,
+      );
+    return v;
+  });
 }

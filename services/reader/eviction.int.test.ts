@@ -12,8 +12,8 @@ import { until } from "../infra/until.ts";
 import { cdcSubject } from "../shared/cdc.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
+import { startReader } from "../testing/reader.ts";
 import { startRedis } from "../testing/redis.ts";
-import { startService } from "../testing/service.ts";
 import { applyStreams } from "../testing/streams.ts";
 import { insertUser, read } from "./test-kit.ts";
 
@@ -25,19 +25,7 @@ await applyStreams(nats.url);
 const sql = postgres(db.url, { max: 2, onnotice: () => {} });
 const admin = new Redis(redisServer.url);
 const nc = await nats.connect();
-const reader = await startService({
-  entry: "services/reader/main.ts",
-  name: "reader",
-  env: {
-    ...nats.env("reader"),
-    DATABASE_URL: db.urlAs("jpw_reader"),
-    REDIS_URL: redisServer.urlAs("reader"),
-    PRODUCER_URL: "none",
-    CONSUMER_URL: "none",
-    DEBEZIUM_HEALTH_URL: "none",
-    LOG_LEVEL: "info",
-  },
-});
+const reader = await startReader({ nats, db, redis: redisServer });
 
 /** A row change as Debezium publishes it (the reader invalidates on it). */
 async function changed(id: string, name: string): Promise<void> {

@@ -16,8 +16,9 @@ import { startEdge } from "./edge.ts";
 import { startNats } from "./nats.ts";
 import { startPostgres } from "./postgres.ts";
 import { makeTempDir, removeTempDir } from "./process.ts";
+import { startReader } from "./reader.ts";
 import { startRedis } from "./redis.ts";
-import { startService } from "./service.ts";
+import { testSecrets } from "./secrets.ts";
 import { applyStreams } from "./streams.ts";
 import { startWritePath } from "./write-path.ts";
 
@@ -27,20 +28,16 @@ const redis = await startRedis();
 const db = await pg.createDatabase("edge_methods");
 await applyStreams(nats.url);
 const writePath = await startWritePath({ natsUrl: nats.url, databaseUrl: db.urlAs("jpw_writer") });
-const reader = await startService({
-  entry: "services/reader/main.ts",
-  name: "reader",
+const reader = await startReader({
+  nats,
+  db,
+  redis,
   env: {
-    ...nats.env("reader"),
-    DATABASE_URL: db.urlAs("jpw_reader"),
-    REDIS_URL: redis.urlAs("reader"),
     PRODUCER_URL: writePath.producer.url,
     CONSUMER_URL: writePath.consumer.url,
-    DEBEZIUM_HEALTH_URL: "none",
     SSE_MAX_CLIENTS: "2",
     // Behind a proxy a client that left is noticed at the next writes to it: keep-alives.
     SSE_KEEPALIVE_MS: "500",
-    LOG_LEVEL: "info",
   },
 });
 const web = makeTempDir("web");
@@ -194,6 +191,44 @@ methods(
   },
 );
 
+const panel = suite("the system panel through the edge");
+
+panel(
+  "it is computed once for concurrent requests, names peers without addresses or secrets, and counts ephemeral consumers",
+  async () => {
+    // An ephemeral consumer, as a `nats` CLI session or a client's watch would leave.
+    const ephemeral = await jsm.consumers.add(writesStream, {
+      filter_subject: "writes.users",
+      inactive_threshold: 60_000_000_000,
+    });
+    await new Promise((r) => setTimeout(r, 1100));
+    const bodies = await Promise.all(
+      Array.from({ length: 20 }, async () => (await fetch(`${edge.url}/api/system`)).text()),
+    );
+    assert.is(new Set(bodies).size, 1, "one snapshot answers every concurrent request");
+    const text = bodies[0]!;
+    const body = JSON.parse(text) as {
+      jetstream: { streams: { name: string; consumers: { name: string }[]; ephemeral: { count: number } }[] };
+      services: Record<string, Record<string, unknown>>;
+    };
+    const writes = body.jetstream.streams.find((s) => s.name === writesStream)!;
+    assert.equal(writes.consumers.map((c) => c.name).sort(), ["orders-writer", "users-writer"]);
+    assert.is(writes.ephemeral.count, 1);
+    assert.is(body.services.producer?.ready, true);
+    assert.is(body.services.producer?.url, undefined, "peers are named, not addressed");
+    assert.not.match(text, /127\.0\.0\.1|:\/\/[^"]*@/, "no address, no URL with credentials");
+    const secrets = testSecrets();
+    for (const s of [
+      ...Object.values(secrets.nats),
+      ...Object.values(secrets.postgres),
+      ...Object.values(secrets.redis),
+    ]) {
+      assert.not.ok(text.includes(s), "no secret");
+    }
+    await jsm.consumers.delete(writesStream, ephemeral.name);
+  },
+);
+
 const leftovers = suite("requests leave no state behind on the servers");
 
 leftovers(
@@ -290,5 +325,6 @@ events.after(async () => {
 });
 
 methods.run();
+panel.run();
 leftovers.run();
 events.run();
