@@ -290,7 +290,7 @@ async function upForeground(procs: StackProc[]): Promise<void> {
 }
 
 async function down(): Promise<void> {
-  const procs = await stackProcs(stackSecrets());
+  const procs = await stackProcs();
   let stopped = 0;
   for (const p of [...procs].reverse()) {
     const pid = livePid(p.name);
@@ -308,7 +308,7 @@ async function down(): Promise<void> {
 }
 
 async function status(): Promise<void> {
-  const procs = await stackProcs(stackSecrets());
+  const procs = await stackProcs();
   const width = Math.max(...procs.map((p) => p.name.length));
   for (const p of procs) {
     const pid = livePid(p.name);
@@ -406,7 +406,7 @@ async function main(): Promise<void> {
     case "status":
       return status();
     case "logs": {
-      const names = rest.length ? rest : (await stackProcs(stackSecrets())).map((p) => p.name);
+      const names = rest.length ? rest : (await stackProcs()).map((p) => p.name);
       const files = names.map(logFile).filter((f) => existsSync(f));
       if (!files.length) throw new StackError("no logs yet: start the stack with `just up -d` or `just dev`");
       spawnSync("tail", ["-n", "50", "-F", ...files], { stdio: "inherit" });

@@ -24,6 +24,7 @@ import {
 import { serviceCommand } from "../../services/infra/service-command.ts";
 import { tools } from "../../services/infra/tools.ts";
 import { debeziumHealthUrl } from "../../services/shared/cdc.ts";
+import { stackSecrets } from "./admin.ts";
 import { databaseName, localUrls, stackDirs, stackPorts, stackProfile } from "./stack-config.ts";
 import type { ProcSpec } from "./supervisor.ts";
 
@@ -56,11 +57,12 @@ export const stackAdminSql = (database = "postgres") =>
   adminOverSocket(postgresSocketDir(), stackPorts().postgres, database);
 
 /**
- * `secrets`: the stack's (loadSecrets creates missing ones when starting; `status` reads them if
- * this user may). Without them the processes can be listed and stopped, not started.
+ * `secrets`: the stack's (the commands that start processes pass loadSecrets', which creates
+ * missing ones); by default those this user may read (`status`, a readiness wait), else none:
+ * the processes can then be listed and stopped, not started or probed as admin.
  */
 export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
-  const secrets = given ?? none;
+  const secrets = given ?? stackSecrets() ?? none;
   const ports = stackPorts();
   const dirs = stackDirs();
   const urls = localUrls(secrets);
