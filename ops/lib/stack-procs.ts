@@ -59,10 +59,12 @@ export const stackAdminSql = (database = "postgres") =>
 /**
  * `secrets`: the stack's (the commands that start processes pass loadSecrets', which creates
  * missing ones); by default those this user may read (`status`, a readiness wait), else none:
- * the processes can then be listed and stopped, not started or probed as admin.
+ * the processes can then be listed and stopped, not started. Probes that need a credential read
+ * it when they run: a readiness wait may begin before the stack's first start generated them.
  */
 export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
   const secrets = given ?? stackSecrets() ?? none;
+  const probing = () => given ?? stackSecrets() ?? none;
   const ports = stackPorts();
   const dirs = stackDirs();
   const urls = localUrls(secrets);
@@ -156,7 +158,7 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
     },
   ];
 
-  procs.push(debeziumProc(ports.debezium, secrets));
+  procs.push(debeziumProc(ports.debezium, secrets, probing));
 
   // Each service as its own NATS user (services/infra/nats-auth.ts).
   const service = (
@@ -248,7 +250,7 @@ const localSlot = "jpw_local";
  * (its sink never reconnects), so it always runs with a restart policy; its offsets file keeps a
  * restart from missing or replaying much.
  */
-function debeziumProc(httpPort: number, secrets: Secrets): StackProc {
+function debeziumProc(httpPort: number, secrets: Secrets, probing: () => Secrets): StackProc {
   const dirs = stackDirs();
   const urls = localUrls(secrets);
   const options = {
@@ -281,7 +283,7 @@ function debeziumProc(httpPort: number, secrets: Secrets): StackProc {
     ready: async () => {
       const sql = stackAdminSql(databaseName);
       try {
-        const natsAuth = { user: "admin", pass: secrets.nats.admin };
+        const natsAuth = { user: "admin", pass: probing().nats.admin };
         return (await debeziumReady({ sql, slot: localSlot, natsUrl: urls.natsUrl, natsAuth })).ready;
       } catch {
         return false;
