@@ -80,6 +80,10 @@ check:
 fmt:
     node_modules/.bin/biome check --write .
 
+# Fuzz the HTTP API against its OpenAPI document on a fresh system: `just fuzz [--duration 2m] [--seed N] [--checks all]`
+fuzz *args:
+    {{tsx}} ops/fuzz.ts {{args}}
+
 # Run a benchmark against its baseline: `just bench write|read|cdc [--duration 10 ...]`
 bench which *args:
     {{tsx}} ops/bench/{{which}}.ts {{args}}

@@ -1,10 +1,12 @@
 // Installs or verifies everything the project runs, idempotently: Debian packages, a pinned
-// nats-server and nats CLI (built with `go install` into the tools folder), a JDK 21+ and the
-// Debezium Server distribution from Maven Central. A second run only checks and takes seconds.
+// nats-server and nats CLI (built with `go install` into the tools folder), a JDK 21+, the
+// Debezium Server distribution from Maven Central and a venv of pinned Python tools (the API fuzz
+// and the OpenAPI validator). A second run only checks and takes seconds.
 //
 //   tsx ops/install.ts            everything
 //   tsx ops/install.ts --check    verify only, install nothing (exit 1 when something is missing)
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { toolsDir } from "../services/infra/paths.ts";
@@ -17,6 +19,9 @@ import {
   natsCliPath,
   natsServerPath,
   pgBinDir,
+  python3,
+  pythonToolsDir,
+  pythonToolsLock,
   tools,
   which,
 } from "../services/infra/tools.ts";
@@ -38,6 +43,8 @@ const aptPackages: Record<string, () => string> = {
   // The deploy tests: a Debian 13 root to deploy to, reached over ssh (ops/deploy/test-target.ts).
   debootstrap: () => located("debootstrap"),
   "openssh-client": () => located("ssh"),
+  // Python for the API fuzz and the OpenAPI validator (a venv, see ensurePythonTools).
+  "python3-venv": python3,
 };
 
 function located(program: string): string {
@@ -165,6 +172,42 @@ async function ensureDebezium(): Promise<string> {
   return `Debezium Server ${versions.debezium} (installed)`;
 }
 
+/**
+ * The Python tools in their own venv, from a lock that pins every package. The venv records the
+ * lock's hash once complete; a changed lock (or a venv whose Python is gone) rebuilds it.
+ */
+async function ensurePythonTools(): Promise<string> {
+  const lock = readFileSync(pythonToolsLock, "utf8");
+  const want = createHash("sha256").update(lock).digest("hex");
+  const dir = pythonToolsDir();
+  const stamp = join(dir, "jpw-lock.sha256");
+  const pinned = /^schemathesis==(\S+)$/m.exec(lock)?.[1] ?? "?";
+  const label = `schemathesis ${pinned} and openapi-spec-validator`;
+  const current = existsSync(stamp) && readFileSync(stamp, "utf8").trim() === want;
+  if (current && (await probe(join(dir, "bin", "schemathesis"), ["--version"]))?.includes(pinned)) {
+    return `${label} (cached)`;
+  }
+  if (checkOnly) throw new InstallError(`${label} are not installed at ${dir}`);
+  const python = python3();
+  const version = (await probe(python, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]))?.trim();
+  const [major = 0, minor = 0] = (version ?? "").split(".").map(Number);
+  if (major < 3 || (major === 3 && minor < 11)) {
+    throw new InstallError(`schemathesis needs Python 3.11+, and ${python} is ${version ?? "not runnable"}`);
+  }
+  say("setup", `installing ${label} into a Python ${version} venv (first time only, about a minute)`);
+  // A venv cannot be moved once built (its scripts name their interpreter): build it in place,
+  // and write the stamp last, so a half-built one is rebuilt by the next run.
+  await rm(dir, { recursive: true, force: true });
+  await run(python, ["-m", "venv", dir], { prefix: "venv" });
+  await run(
+    join(dir, "bin", "pip"),
+    ["install", "--quiet", "--disable-pip-version-check", "--no-input", "-r", pythonToolsLock],
+    { prefix: "pip" },
+  );
+  await writeFile(stamp, `${want}\n`);
+  return `${label} (installed)`;
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   say("setup", `${checkOnly ? "checking" : "installing"} tools into ${toolsDir}`);
@@ -186,6 +229,7 @@ async function main(): Promise<void> {
     ],
     ["java", ensureJava],
     ["debezium", ensureDebezium],
+    ["python tools", ensurePythonTools],
   ];
   let failed = 0;
   for (const [name, step] of steps) {

@@ -26,7 +26,7 @@ import { root, toolsDir } from "../../services/infra/paths.ts";
 import { postgresUrl } from "../../services/infra/postgres-auth.ts";
 import { CommandError, run } from "../../services/infra/proc.ts";
 import { readSecrets, secretsDirOf } from "../../services/infra/secrets.ts";
-import { freePort } from "../../services/testing/ports.ts";
+import { freePort, lastingFreePort } from "../../services/testing/ports.ts";
 import { debeziumDownload } from "./bundle.ts";
 import { layout } from "./layout.ts";
 import { execStart, packagedServices } from "./server-files.ts";
@@ -117,6 +117,19 @@ async function stopUnit(): Promise<void> {
 }
 
 async function waitReady(): Promise<void> {
+  try {
+    await waitReadyInTarget();
+  } catch (err) {
+    // The system's own output says why it did not come up; the clone (and the log) go at the end.
+    const log = join(clone, "system.log");
+    const tail = existsSync(log)
+      ? readFileSync(log, "utf8").split("\n").slice(-60).join("\n")
+      : "(no output)";
+    throw new Error(`${(err as Error).message}\nlast lines of the deployed system's output:\n${tail}`);
+  }
+}
+
+async function waitReadyInTarget(): Promise<void> {
   await target.chroot(
     [
       "/bin/sh",
@@ -147,7 +160,8 @@ test("a fresh Debian 13 root with its own sshd is ready", async () => {
     "CONSUMER",
     "DEBEZIUM",
   ]) {
-    ports[name] = await freePort();
+    // Bound only once the deployed system starts, minutes from now: out of the range other tests use.
+    ports[name] = await lastingFreePort();
   }
   target = await startTarget({ sshPort: await freePort(), log: (l) => console.log(`[target] ${l}`) });
   console.log(`[deploy-test] target ready at ${elapsed()}`);

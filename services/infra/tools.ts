@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
-import { toolsDir } from "./paths.ts";
+import { root, toolsDir } from "./paths.ts";
 import { versions } from "./versions.ts";
 
 export class MissingToolError extends Error {
@@ -30,6 +30,18 @@ function required(path: string | undefined, what: string, hint = setupHint): str
 export const natsServerPath = () => join(toolsDir, "bin", "nats-server");
 export const natsCliPath = () => join(toolsDir, "bin", "nats");
 export const debeziumHome = () => join(toolsDir, `debezium-server-${versions.debezium}`);
+/** The venv of the Python tools (schemathesis, openapi-spec-validator), built from the lock below. */
+export const pythonToolsDir = () => join(toolsDir, "python-tools");
+export const pythonToolsLock = join(root, "services", "infra", "python-tools.txt");
+const pythonTool = (name: string) => () =>
+  required(join(pythonToolsDir(), "bin", name), `${name} (Python tools, ${pythonToolsLock})`);
+
+/** A python3 that can make venvs (Debian's needs python3-venv for ensurepip). */
+export function python3(): string {
+  const path = which("python3");
+  const ok = path && spawnSync(path, ["-c", "import ensurepip, venv"]).status === 0;
+  return required(ok ? path : undefined, "python3 with venv support (Debian package python3-venv)");
+}
 
 /** The newest installed PostgreSQL major's bin folder (Debian keeps them out of PATH). */
 export function pgBinDir(): string {
@@ -53,6 +65,8 @@ export const tools = {
   chromium: () => required(which("chromium"), "chromium (Debian package chromium)"),
   wrk: () => required(which("wrk"), "wrk (Debian package wrk)"),
   debezium: () => required(join(debeziumHome(), "run.sh"), `Debezium Server ${versions.debezium}`),
+  schemathesis: pythonTool("schemathesis"),
+  openapiSpecValidator: pythonTool("openapi-spec-validator"),
   javaHome: () => {
     const home = readJavaHomeCache() ?? findJavaHome(versions.minJava)?.home;
     return dirname(

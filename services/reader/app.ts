@@ -11,6 +11,7 @@ import { type Handler, router } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { Registry } from "../shared/metrics.ts";
 import { requireJetStream } from "../shared/nats.ts";
+import { openApiRoute } from "../shared/openapi.ts";
 import { operationsBucket } from "../shared/operations.ts";
 import { servedElsewhere } from "../shared/public-routes.ts";
 import { Cache, type CacheHooks } from "./cache.ts";
@@ -139,6 +140,7 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
       ...readRoutes({ cache, store, outcomes: cacheOutcomes }),
       ["GET", "/api/operations/:id", operations],
       ["GET", "/api/events", (req) => feed.response(req)],
+      ["GET", "/api/openapi.json", openApiRoute],
       [
         "GET",
         "/api/system",

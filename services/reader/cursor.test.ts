@@ -33,6 +33,18 @@ test("a cursor we did not issue is a validation error on `cursor`", () => {
   }
 });
 
+test("a cursor naming an instant Postgres cannot store (30 February, 24:00, year 0) is a validation error", () => {
+  for (const at of [
+    "2026-02-30T00:00:00.000000Z",
+    "2026-01-01T24:00:00.000000Z",
+    "0000-01-01T00:00:00.000000Z",
+  ]) {
+    throwsValidation(() => decodeCursor(encodeCursor({ createdAt: at, id: position.id })), "cursor");
+  }
+  const first = { createdAt: "0001-01-01T00:00:00.000000Z", id: position.id };
+  assert.equal(decodeCursor(encodeCursor(first)), first);
+});
+
 test("limit defaults to 20 and must be an integer from 1 to 100", () => {
   assert.is(pageParams(new URL("http://x/api/users")).limit, 20);
   assert.is(pageParams(new URL("http://x/api/users?limit=100")).limit, 100);

@@ -12,7 +12,12 @@ export interface Position {
   id: string;
 }
 
-const CursorShape = type([/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/, uuidPattern]);
+/** How every API body writes a timestamp (shared/timestamps.ts): UTC with Postgres's microseconds. */
+export const timestampPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+/** What a cursor looks like on the wire (base64url, bounded). */
+export const cursorPattern = /^[A-Za-z0-9_-]{1,200}$/;
+
+const CursorShape = type([timestampPattern, uuidPattern]);
 
 export function encodeCursor(p: Position): string {
   return Buffer.from(JSON.stringify([p.createdAt, p.id])).toString("base64url");
@@ -23,7 +28,7 @@ export function decodeCursor(cursor: string): Position {
     new ValidationError(`cursor "${cursor.slice(0, 80)}" is invalid: ${why}`, [
       { path: "cursor", message: why },
     ]);
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) throw invalid("use the nextCursor of a previous page");
+  if (!cursorPattern.test(cursor)) throw invalid("use the nextCursor of a previous page");
   let raw: unknown;
   try {
     raw = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
@@ -33,6 +38,7 @@ export function decodeCursor(cursor: string): Position {
   const out = CursorShape(raw);
   if (out instanceof type.errors) throw invalid("use the nextCursor of a previous page");
   const [createdAt, id] = out;
+  // A position we issued is an instant Postgres can store (not 30 February, 24:00 or year 0).
   if (!isInstant(createdAt)) throw invalid("its timestamp is not a date");
   return { createdAt, id };
 }

@@ -2,6 +2,7 @@
 // numeric columns go out as exact decimal strings (`total::text`), order items keep their exact
 // stored numbers, and a cached body is stored and served without a parse/stringify round.
 import type { Sql } from "postgres";
+import { UnavailableError } from "../shared/errors.ts";
 import { isoTimestampSql } from "../shared/timestamps.ts";
 import { encodeCursor, type Position } from "./cursor.ts";
 
@@ -27,23 +28,52 @@ function page(rows: PageRow[], limit: number): string {
   return `{"items":[${items.map((r) => r.json).join(",")}],"nextCursor":${JSON.stringify(next)}}`;
 }
 
+// postgres.js's own connection failures, and SQLSTATE classes 08 (connection exception), 57P01-03
+// (shut down, restarting) and 53300 (too many connections).
+const connectionCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+]);
+
+/** Postgres unreachable is a 503 the client may retry (Retry-After), not a 500. */
+function unreachable(err: unknown): unknown {
+  const code = String((err as { code?: unknown } | undefined)?.code ?? "");
+  if (connectionCodes.has(code) || code.startsWith("08") || /^57P0[1-3]$/.test(code) || code === "53300") {
+    return new UnavailableError(`Postgres is unreachable (${code}); retry shortly`, 1, { cause: err });
+  }
+  return err;
+}
+
 export class Store {
   constructor(private readonly sql: Sql) {}
 
+  private async query<T extends object[]>(text: string, params: unknown[]): Promise<T> {
+    try {
+      return await this.sql.unsafe<T>(text, params as never[], prepared);
+    } catch (err) {
+      throw unreachable(err);
+    }
+  }
+
   async user(id: string): Promise<string | undefined> {
-    const [row] = await this.sql.unsafe<{ json: string }[]>(
+    const [row] = await this.query<{ json: string }[]>(
       `select ${userJson} as json from users u where u.id = $1`,
       [id],
-      prepared,
     );
     return row?.json;
   }
 
   async order(id: string): Promise<string | undefined> {
-    const [row] = await this.sql.unsafe<{ json: string }[]>(
+    const [row] = await this.query<{ json: string }[]>(
       `select ${orderJson} as json from orders o where o.id = $1`,
       [id],
-      prepared,
     );
     return row?.json;
   }
@@ -58,7 +88,7 @@ export class Store {
 
   /** A user's orders, newest first; undefined when the user does not exist. */
   async userOrders(userId: string, limit: number, after?: Position): Promise<string | undefined> {
-    const [exists] = await this.sql`select 1 as one from users where id = ${userId}`;
+    const [exists] = await this.query("select 1 as one from users where id = $1", [userId]);
     if (!exists) return undefined;
     return this.list("orders o", orderJson, "o", limit, after, { column: "o.user_id", value: userId });
   }
@@ -79,18 +109,19 @@ export class Store {
     }
     if (after) {
       params.push(after.createdAt, after.id);
+      // The position goes in as text: a parameter typed timestamptz is serialized by postgres.js
+      // through a JS Date, which drops the microseconds and skips the rows of the same millisecond.
       where.push(
-        `(${alias}.created_at, ${alias}.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`,
+        `(${alias}.created_at, ${alias}.id) < ($${params.length - 1}::text::timestamptz, $${params.length}::uuid)`,
       );
     }
     params.push(limit + 1);
-    const rows = await this.sql.unsafe<PageRow[]>(
+    const rows = await this.query<PageRow[]>(
       `select ${json} as json, ${ts(`${alias}.created_at`)} as created_at, ${alias}.id::text as id
        from ${from} ${where.length ? `where ${where.join(" and ")}` : ""}
        order by ${alias}.created_at desc, ${alias}.id desc
        limit $${params.length}`,
-      params as never[],
-      prepared,
+      params,
     );
     return page(rows, limit);
   }

@@ -17,6 +17,7 @@ export const publicRoutes: readonly [method: string, pattern: string, service: S
   ["GET", "/api/operations/:id", "reader"],
   ["GET", "/api/events", "reader"],
   ["GET", "/api/system", "reader"],
+  ["GET", "/api/openapi.json", "reader"],
 ];
 
 /** The routes another service serves: for `router(..., servedElsewhere(service))`. */

@@ -2,7 +2,7 @@
 // specifiers and npm packages, which Node (tsx) and Deno both provide.
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { PayloadTooLargeError } from "./errors.ts";
+import { PayloadTooLargeError, ValidationError } from "./errors.ts";
 import type { Handler } from "./http.ts";
 import { problem, responseText } from "./http.ts";
 
@@ -61,7 +61,15 @@ async function serveDeno(d: DenoLike, handler: Handler, opts: ServeOptions): Pro
   });
   const server = d.serve(
     { port: opts.port, hostname: opts.hostname, onListen: (a) => listening(a.port) },
-    (req) => Promise.resolve(handler(req)).catch((err) => problem(err)),
+    (req) => {
+      try {
+        // Deno builds req.url from the Host header itself: hold it to the same rule as Node.
+        checkHost(req.headers.get("host"), req.url);
+      } catch (err) {
+        return problem(err);
+      }
+      return Promise.resolve(handler(req)).catch((err) => problem(err));
+    },
   );
   const port = await ready;
   return {
@@ -103,16 +111,13 @@ async function serveNode(handler: Handler, opts: ServeOptions): Promise<Served> 
 class NodeRequest {
   #headers: Headers | undefined;
   #full: Request | undefined;
-  readonly url: string;
 
   constructor(
     private incoming: IncomingMessage,
     private buffered: Uint8Array | undefined,
     private aborted: () => AbortSignal,
-    hostname: string,
-  ) {
-    this.url = `http://${incoming.headers.host ?? hostname}${incoming.url ?? "/"}`;
-  }
+    readonly url: string,
+  ) {}
 
   get method(): string {
     return this.incoming.method ?? "GET";
@@ -187,9 +192,10 @@ async function handleNode(
   };
   let response: Response;
   try {
+    const url = requestUrl(req, hostname);
     const body = req.method === "GET" || req.method === "HEAD" ? undefined : await readBody(req, cap);
     // A structural stand-in for Request: see NodeRequest.
-    response = await handler(new NodeRequest(req, body, signal, hostname) as unknown as Request);
+    response = await handler(new NodeRequest(req, body, signal, url) as unknown as Request);
   } catch (err) {
     response = problem(err);
   }
@@ -223,6 +229,45 @@ async function handleNode(
     if (!res.write(value)) await once(res, "drain");
   }
   res.end();
+}
+
+// RFC 9110 host [":" port]: a registered name (unreserved, sub-delims, percent-encoding), an IPv4
+// address, or an IP literal in brackets.
+const hostHeader = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * The absolute URL of a request, from its Host header and origin-form target ("/path?query"), or
+ * its absolute-form target. Anything else is a 400 rather than a URL that fails to parse later (a
+ * 500) or, worse, parses into another path: a Host of "x/api/users" would move the request to
+ * another route.
+ */
+function requestUrl(req: Pick<IncomingMessage, "headers" | "url">, hostname: string): string {
+  const target = req.url ?? "/";
+  // absolute-form (what clients send to a proxy), which a server must accept: its authority
+  // replaces the Host header.
+  if (/^https?:\/\//i.test(target) && URL.canParse(target)) return new URL(target).href;
+  if (!target.startsWith("/")) {
+    throw new ValidationError(
+      `the request target "${target.slice(0, 80)}" is not a path: send the path and query only`,
+      [],
+      "invalid-request-target",
+    );
+  }
+  // An empty Host (allowed when the target names no authority) means this server.
+  const host = req.headers.host || (hostname.includes(":") ? `[${hostname}]` : hostname);
+  const url = `http://${host}${target}`;
+  checkHost(host, url);
+  return url;
+}
+
+function checkHost(host: string | null, url: string): void {
+  if (host && (!hostHeader.test(host) || !URL.canParse(url))) {
+    throw new ValidationError(
+      `the Host header "${host.slice(0, 80)}" is not a host name or address with an optional port`,
+      [],
+      "invalid-host",
+    );
+  }
 }
 
 async function readBody(req: IncomingMessage, cap: number): Promise<Uint8Array> {

@@ -16,6 +16,25 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A free TCP port below the kernel's ephemeral range (32768+ on Linux), for a port that must stay
+ * free for minutes between the probe and the bind (a deployed stack started later in a test). Every
+ * other harness port is ephemeral, so no concurrent test can take one of these in the meantime.
+ */
+export async function lastingFreePort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.unref();
+      srv.once("error", () => resolve(false));
+      srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error("no free port between 20000 and 32000");
+}
+
 export const addressInUse = (log: string) =>
   /address already in use|could not bind|Address in use/i.test(log);
 
