@@ -8,7 +8,6 @@ import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { promisify } from "node:util";
 import { type JetStreamManager, jetstream, jetstreamManager, type StoredMsg } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import postgres, { type Sql } from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -22,7 +21,7 @@ const nats = await startNats({ own: true });
 const pg = await startPostgres();
 const db = await pg.createDatabase("replay");
 await applyStreams(nats.url);
-const nc = await connect({ servers: nats.url });
+const nc = await nats.connect();
 const js = jetstream(nc);
 const jsm: JetStreamManager = await jetstreamManager(nc);
 const sql = postgres(db.url, { max: 2, onnotice: () => {} });
@@ -50,7 +49,11 @@ async function cli(script: "replay" | "snapshot", ...args: string[]): Promise<Ru
   return promisify(execFile)(
     process.execPath,
     ["--import", "tsx", `ops/${script}.ts`, ...args, ...common, ...extra],
-    { env: { ...process.env, NO_COLOR: "1" }, maxBuffer: 16 << 20 },
+    // As the admin user, its credentials in the environment (as `just status` prints them).
+    {
+      env: { ...process.env, NO_COLOR: "1", NATS_USER: "admin", NATS_PASSWORD: nats.auth().pass },
+      maxBuffer: 16 << 20,
+    },
   ).then(
     (r) => ({ code: 0, out: r.stdout + r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),

@@ -13,7 +13,6 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Sql } from "postgres";
-import { connectTo } from "../services/infra/reconcile/mod.ts";
 import { color, fail, say, warn } from "../services/infra/term.ts";
 import { ReplayRefused } from "../services/replay/history.ts";
 import {
@@ -27,7 +26,7 @@ import {
 import { type Clients, type ReplayEvents, replayInto, verify } from "../services/replay/replay.ts";
 import { dropDatabase, targetUrl } from "../services/replay/target.ts";
 import { parseCommandLine } from "./lib/args.ts";
-import { adminEndpoints, ownerConnection } from "./lib/operator.ts";
+import { adminEndpoints, adminNats, ownerConnection } from "./lib/operator.ts";
 import { stackDirs } from "./lib/stack-config.ts";
 
 const usage = `usage: just replay --into <database|postgres://…> [--force]
@@ -116,7 +115,7 @@ async function main(): Promise<number> {
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   try {
-    nc = await connectTo(natsUrl);
+    nc = await adminNats(natsUrl);
     const clients: Clients = {
       js: jetstream(nc),
       jsm: await jetstreamManager(nc),

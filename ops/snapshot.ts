@@ -5,12 +5,11 @@
 //   tsx ops/snapshot.ts list [--dir <folder>]           the snapshots, newest first
 //   common: [--server nats://…] [--database postgres://…]
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connectTo } from "../services/infra/reconcile/mod.ts";
 import { fail, say } from "../services/infra/term.ts";
 import { listSnapshots, takeSnapshot } from "../services/replay/snapshot.ts";
 import { databaseOf } from "../services/replay/target.ts";
 import { parseCommandLine } from "./lib/args.ts";
-import { adminEndpoints, ownerConnection } from "./lib/operator.ts";
+import { adminEndpoints, adminNats, ownerConnection } from "./lib/operator.ts";
 import { stackDirs } from "./lib/stack-config.ts";
 
 const usage = `usage: just snapshot [--dir <folder>] [--keep <n>]
@@ -54,7 +53,7 @@ async function main(): Promise<number> {
   }
   const { natsUrl, databaseUrl } = adminEndpoints(values);
   const live = ownerConnection(databaseUrl);
-  const nc = await connectTo(natsUrl).catch((err) => {
+  const nc = await adminNats(natsUrl).catch((err) => {
     fail("snapshot", (err as Error).message);
     return undefined;
   });

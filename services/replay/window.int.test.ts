@@ -2,7 +2,6 @@
 // WRITES and Postgres: no services run, so nothing is applied and the writers' floor stays at 0.
 import { randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -16,7 +15,7 @@ import { planReplay } from "./window.ts";
 const nats = await startNats({ own: true });
 const pg = await startPostgres();
 await applyStreams(nats.url);
-const nc = await connect({ servers: nats.url });
+const nc = await nats.connect();
 const jsm = await jetstreamManager(nc);
 const first = randomUUID();
 await jetstream(nc).publish(
