@@ -87,6 +87,9 @@ export function inputSchema(t: Type): Schema {
   return root.toJsonSchema({
     dialect: null,
     fallback: {
+      // A narrowed value (text without NUL or lone surrogates, an order whose total is the items'
+      // sum) has no JSON Schema spelling: the base schema documents it, the server's 400 the rest.
+      predicate: ({ base }) => base,
       // A morph's input is what the wire carries. A string → string morph here is a trim.
       morph: ({ base, out }) =>
         (base as Schema).type === "string" && (out as Schema | null)?.type === "string"
