@@ -4,12 +4,13 @@
 // then check the final state, the dead letters, the cache and memory, and print the summary.
 // Loaded by cli.ts after it has chosen this run's ports and data folder (the stack's modules read
 // them from the environment).
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Sql } from "postgres";
+import { artifactsDir } from "../../services/infra/paths.ts";
 import { color } from "../../services/infra/term.ts";
 import type { OrderRow, UserRow } from "../../services/shared/rows.ts";
 import { isoTimestampFormat } from "../../services/shared/timestamps.ts";
@@ -301,7 +302,10 @@ async function finish(
     notes,
     violations,
   };
-  const reportFile = join(stackDirs().data, "report.json");
+  // Beside the logs, and where it outlives the data folder (removed after a run that passed).
+  writeFileSync(join(stackDirs().data, "report.json"), JSON.stringify(report, null, 2));
+  mkdirSync(join(artifactsDir, "verify"), { recursive: true });
+  const reportFile = join(artifactsDir, "verify", `${o.seed}.json`);
   writeFileSync(reportFile, JSON.stringify(report, null, 2));
   printSummary({
     ...played,
