@@ -36,6 +36,29 @@ export function progressLine(now: number, ledger: Ledger, faults: number): strin
   return `${fmt(now)}  ${n} requests (${(n / Math.max(1, now / 1000)).toFixed(0)}/s)  writes: ${byClass(ledger)}  faults ${faults}  violations ${ledger.violations.length}`;
 }
 
+/**
+ * For each fault, how long after it was healed (a kill: after the signal) the first write was
+ * confirmed (201): how long writes stopped flowing, as a client sees it.
+ */
+export function recoveries(ledger: Ledger, faults: Fault[]): { fault: Fault; ms: number }[] {
+  const commits = ledger.attempts
+    .flatMap((a) => a.answers.filter((x) => x.status === 201).map((x) => x.at + x.ms))
+    .sort((a, b) => a - b);
+  const out: { fault: Fault; ms: number }[] = [];
+  for (const fault of faults) {
+    const end = fault.at + fault.ms;
+    let lo = 0;
+    let hi = commits.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (commits[mid]! < end) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < commits.length) out.push({ fault, ms: commits[lo]! - end });
+  }
+  return out;
+}
+
 export interface Summary extends RunFigures {
   seed: number;
   options: VerifyOptions;
@@ -73,6 +96,17 @@ export function printSummary(s: Summary): void {
     "faults injected",
     `${s.injected.length}${kinds.size ? `: ${[...kinds].map(([k, n]) => `${k} ×${n}`).join(", ")}` : ""}`,
   );
+  const rec = recoveries(ledger, s.injected).sort((a, b) => b.ms - a.ms);
+  if (rec.length) {
+    const p50 = [...rec].sort((a, b) => a.ms - b.ms)[Math.floor(rec.length / 2)]!.ms;
+    line(
+      "writes flowing again",
+      `p50 ${(p50 / 1000).toFixed(1)}s after a fault healed; slowest: ${rec
+        .slice(0, 3)
+        .map((r) => `${r.fault.kind} ${r.fault.target} ${(r.ms / 1000).toFixed(1)}s`)
+        .join(", ")}`,
+    );
+  }
   line("final rows", `${s.rows.users} users, ${s.rows.orders} orders; ${s.deadLetters} dead letters`);
   line("cache", `${s.cache.checked} entries read, ${s.cache.hits} hits compared with Postgres`);
   for (const g of s.growth) {

@@ -33,7 +33,7 @@ import { Ledger, type Violation } from "./ledger.ts";
 import { boundPerHour, type Growth, MemoryLog } from "./memory.ts";
 import { runOperator } from "./operator.ts";
 import type { VerifyOptions } from "./options.ts";
-import { printSummary, progressLine, type RunFigures } from "./report.ts";
+import { printSummary, progressLine, type RunFigures, recoveries } from "./report.ts";
 import { Rng } from "./rng.ts";
 import { OwnedStack } from "./stack.ts";
 import { type ClientContext, drive, poll, runClient } from "./workload.ts";
@@ -292,7 +292,7 @@ async function finish(
     seed: o.seed,
     options: o,
     runMs: played.runMs,
-    faults: played.injected,
+    faults: recoveries(ledger, played.injected).map((r) => ({ ...r.fault, writesAgainAfterMs: r.ms })),
     writes: Object.fromEntries(ledger.writeStatuses()),
     reads: Object.fromEntries(ledger.reads),
     rows: { users: users.length, orders: orders.length },

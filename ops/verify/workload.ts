@@ -338,7 +338,13 @@ export async function poll(ctx: ClientContext, a: Attempt, untilMs?: number): Pr
       });
     }
     if (ans.status === 200 || ans.status === 404) {
-      const view = ans.body as { status?: string; httpStatus?: number; error?: { detail?: string } };
+      const view = ans.body as {
+        status?: string;
+        table?: Table;
+        httpStatus?: number;
+        result?: unknown;
+        error?: { detail?: string };
+      };
       const status = ans.status === 404 ? "404" : String(view.status);
       a.resolution = {
         status,
@@ -346,7 +352,12 @@ export async function poll(ctx: ClientContext, a: Attempt, untilMs?: number): Pr
         at: ans.at,
       };
       if (status !== "accepted" && status !== "404") {
-        if (status === "committed") committedNow(ctx.ledger, a, ans.at + ans.ms);
+        // The operation is the key's: committed with another body (or in the other table) is
+        // another write's commit, not this one's.
+        const mine =
+          view.table === a.payload.table &&
+          canonical(a.payload.table, resultData(a.payload.table, view.result as never)) === a.payload.fp;
+        if (status === "committed" && mine) committedNow(ctx.ledger, a, ans.at + ans.ms);
         return;
       }
     }
