@@ -1,13 +1,12 @@
 // The published contract of the HTTP API: an OpenAPI 3.1 document, served by the reader at
 // GET /api/openapi.json, linted in the test gate and fuzzed against the running system. Request
-// bodies and the operation record are derived from the arktype types the services parse with, so
-// the document cannot drift from the validation; only what has no type is written here: bodies
-// Postgres builds (users, orders, pages), problem objects, headers and the money grammar.
+// bodies are derived from the arktype types the services parse with, so the document cannot drift
+// from the validation; only what has no type is written here: bodies Postgres builds (users,
+// orders, pages), the operation view, problem objects, headers and the money grammar.
 import { readFileSync } from "node:fs";
 import type { JsonSchema, Type } from "arktype";
 import { cursorPattern, defaultLimit, maxLimit, timestampPattern } from "../reader/cursor.ts";
 import { textResponse } from "./http.ts";
-import { OperationRecord } from "./operations.ts";
 import { maxBodyBytes, OrderInput, UserInput } from "./writes.ts";
 
 type Schema = Record<string, unknown>;
@@ -169,7 +168,21 @@ const schemas: Record<string, Schema> = {
   },
   UserPage: page("User"),
   OrderPage: page("Order"),
-  OperationRecord: inputSchema(OperationRecord),
+  // outcome-http.ts operationView: committed comes from the row, the rest from the operations bucket.
+  Operation: {
+    type: "object",
+    required: ["operationId", "table", "status", "httpStatus", "updatedAt"],
+    properties: {
+      operationId: uuid,
+      table: { enum: ["users", "orders"] },
+      status: { enum: ["accepted", "committed", "rejected", "failed"] },
+      httpStatus: { type: "integer", minimum: 200, maximum: 599 },
+      result: { anyOf: [ref("User"), ref("Order")], description: "The committed row." },
+      error: { ...ref("Problem"), description: "Why it was rejected or failed." },
+      // The row's createdAt for a commit (microseconds); a record's time otherwise (milliseconds).
+      updatedAt: { type: "string", format: "date-time" },
+    },
+  },
   Problem: {
     type: "object",
     description: "RFC 9457 problem details.",
@@ -460,7 +473,7 @@ const paths = {
       summary: "The outcome of a write, kept about 24 hours",
       parameters: [idParam("The write's operationId (its Idempotency-Key).")],
       responses: {
-        "200": { description: "The recorded outcome.", content: json(ref("OperationRecord")) },
+        "200": { description: "The recorded outcome.", content: json(ref("Operation")) },
         "400": read400,
         "404": problem(404, ["operation-not-found"]),
       },
