@@ -225,7 +225,7 @@ export function checkFinal(input: CheckInput): CheckResult {
     if (rows.some((r) => r.fp === h.fp) || deleted) continue;
     const status = input.operations.get(h.id);
     if (status === "rejected") continue;
-    if (status === undefined && input.tiny) {
+    if ((status === undefined || status === "404") && input.tiny) {
       notes.push(`hand command ${h.id}: no row and no record (the tiny bucket may have dropped it)`);
       continue;
     }
