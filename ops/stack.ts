@@ -14,9 +14,12 @@ import { join } from "node:path";
 import { root } from "../services/infra/paths.ts";
 import { portInUse } from "../services/infra/probe.ts";
 import { run } from "../services/infra/proc.ts";
+import { loadSecrets, type Secrets } from "../services/infra/secrets.ts";
 import { color, fail, say, seconds, warn } from "../services/infra/term.ts";
 import { natsCliPath } from "../services/infra/tools.ts";
 import { DeadlineError, until } from "../services/infra/until.ts";
+import { writeComposeEnv } from "./docker/env.ts";
+import { stackSecrets } from "./lib/admin.ts";
 import { parseCommandLine } from "./lib/args.ts";
 import { localUrls, stackDirs, stackPorts, stackProfile, standardPorts } from "./lib/stack-config.ts";
 import { type Group, type StackProc, stackProcs } from "./lib/stack-procs.ts";
@@ -24,6 +27,8 @@ import { afterGroup, StackError } from "./lib/stack-setup.ts";
 import { Supervisor } from "./lib/supervisor.ts";
 
 const dirs = stackDirs();
+/** The stack's credentials, generated on its first start (owner-only): for commands that start things. */
+const secrets = (): Secrets => loadSecrets(dirs.secrets);
 const pidFile = (name: string) => join(dirs.run, `${name}.pid`);
 const logFile = (name: string) => join(dirs.logs, `${name}.log`);
 
@@ -122,7 +127,7 @@ async function startAll(
 ): Promise<void> {
   let group: Group | undefined;
   for (const [i, p] of procs.entries()) {
-    if (group && group !== p.group) await afterGroup(group);
+    if (group && group !== p.group) await afterGroup(group, secrets());
     group = p.group;
     if (livePid(p.name)) {
       say("stack", `${p.name} ${alreadyRunning}`);
@@ -133,7 +138,7 @@ async function startAll(
     await p.prepare?.();
     await waitReady(p, launch(p, i));
   }
-  if (group) await afterGroup(group);
+  if (group) await afterGroup(group, secrets());
 }
 
 /** Starts every process not already running, detached (supervisor per process, logs in .data/logs). */
@@ -160,7 +165,7 @@ async function startDetached(procs: StackProc[]): Promise<void> {
 
 /** `supervise <name>`: the detached parent of one process; SIGTERM stops it and removes the pid file. */
 async function supervise(name: string): Promise<void> {
-  const p = (await stackProcs()).find((x) => x.name === name);
+  const p = (await stackProcs(secrets())).find((x) => x.name === name);
   if (!p) throw new StackError(`unknown process ${name}`);
   const sup = new Supervisor(p, (line) => process.stdout.write(`${line}\n`));
   writeFileSync(pidFile(name), String(process.pid));
@@ -254,15 +259,24 @@ async function status(): Promise<void> {
       `${p.name.padEnd(width)}  ${state}  ${pid ? `pid ${pid}` : "".padEnd(9)}  ${p.reach.join("  ")}`,
     );
   }
-  const u = localUrls();
+  const owned = stackSecrets();
+  const u = localUrls(owned);
   console.log(`
-Paste into a shell to reach the servers:
-NATS_URL=${u.natsUrl}
+Reach the servers as their administrators (credentials from ${dirs.secrets}):
+  just nats stream ls      just psql      just redis-cli      (logs: ${stackProfile().server ? "journalctl -u jpw" : "just logs [name]"})`);
+  if (!owned) {
+    console.log(`  (${dirs.secrets} does not exist yet or is not readable by this user: it belongs to the stack's owner)
+NATS_URL=${u.natsUrl}  DATABASE_URL=${u.adminDatabaseUrl}  REDIS_URL=${u.redisUrl}`);
+    return;
+  }
+  console.log(`
+${color.yellow("SECRET")}: admin credentials of this stack, printed because you own it. Paste into a shell:
+NATS_URL=${u.natsUrl} NATS_USER=admin NATS_PASSWORD=${owned.nats.admin}
 DATABASE_URL=${u.adminDatabaseUrl}
 REDIS_URL=${u.redisUrl}
 
-  nats --server "$NATS_URL" stream ls      psql "$DATABASE_URL"      redis-cli -u "$REDIS_URL"
-  (the nats CLI is ${natsCliPath()}; logs: ${stackProfile().server ? "journalctl -u jpw" : "just logs [name]"})`);
+  nats stream ls      psql "$DATABASE_URL"      redis-cli -u "$REDIS_URL"
+  (the nats CLI reads NATS_URL, NATS_USER and NATS_PASSWORD; it is ${natsCliPath()})`);
 }
 
 function dockerAvailable(): boolean {
@@ -280,7 +294,7 @@ async function main(): Promise<void> {
   switch (command) {
     case "dev": {
       await noteStandardPorts();
-      await startDetached((await stackProcs()).filter((p) => p.group === "infra"));
+      await startDetached((await stackProcs(secrets())).filter((p) => p.group === "infra"));
       say(
         "stack",
         `infrastructure up in ${seconds(t)}; \`just status\` shows how to reach it, \`just down\` stops it`,
@@ -295,12 +309,13 @@ async function main(): Promise<void> {
           "stack",
           "a Docker engine is reachable: running docker compose (set JPW_NATIVE=1 for the native stack)",
         );
+        say("stack", `secrets for compose: ${writeComposeEnv()} (owner-only, from ${dirs.secrets})`);
         await run("docker", ["compose", "up", "--build", ...(detached ? ["-d"] : [])], { prefix: "compose" });
         return;
       }
       say("stack", "no Docker engine reachable: running the native stack");
       await noteStandardPorts();
-      const procs = await stackProcs();
+      const procs = await stackProcs(secrets());
       if (detached) {
         await startDetached(procs);
         say(

@@ -1,17 +1,18 @@
 // What the stack does between its groups of processes: once the servers are up, the database, its
 // migrations and every JetStream object exist before any service starts. ops/stack.ts and the
 // checker (ops/verify) run the same steps.
-import postgres from "postgres";
 import { migrate } from "../../services/infra/migrate.ts";
+import { setRolePasswords } from "../../services/infra/postgres-auth.ts";
 import {
   connectTo,
   DestructiveChangeError,
   loadSpecFile,
   reconcile,
 } from "../../services/infra/reconcile/mod.ts";
+import type { Secrets } from "../../services/infra/secrets.ts";
 import { say, warn } from "../../services/infra/term.ts";
-import { localUrls } from "./stack-config.ts";
-import { databaseName, type Group, localUrlFor } from "./stack-procs.ts";
+import { localUrls, stackDirs } from "./stack-config.ts";
+import { databaseName, type Group, stackAdminSql } from "./stack-procs.ts";
 
 /** A failure to tell a person in one line (no stack trace). */
 export class StackError extends Error {
@@ -23,10 +24,18 @@ export interface SetupLog {
   warn(scope: string, line: string): void;
 }
 
-/** After a group is ready: database, migrations and JetStream objects before anything uses them. */
-export async function afterGroup(group: Group, log: SetupLog = { say, warn }): Promise<void> {
+/**
+ * After a group is ready: database, migrations, the roles' passwords and JetStream objects before
+ * anything uses them. Postgres is administered over its socket (no password needed, peer
+ * authentication for the user that runs the stack); NATS as its admin user.
+ */
+export async function afterGroup(
+  group: Group,
+  secrets: Secrets,
+  log: SetupLog = { say, warn },
+): Promise<void> {
   if (group !== "infra") return;
-  const admin = postgres(localUrlFor("postgres"), { max: 1, onnotice: () => {} });
+  const admin = stackAdminSql();
   try {
     const [exists] = await admin`select 1 from pg_database where datname = ${databaseName}`;
     if (!exists) {
@@ -36,18 +45,21 @@ export async function afterGroup(group: Group, log: SetupLog = { say, warn }): P
   } finally {
     await admin.end();
   }
-  const sql = postgres(localUrls().adminDatabaseUrl, { max: 1, onnotice: () => {} });
+  const sql = stackAdminSql(databaseName);
   try {
     const { applied, total } = await migrate(sql, { log: (l) => log.say("migrate", l) });
     log.say(
       "migrate",
       `${applied.length ? `${applied.length} applied` : "up to date"} (${total} migrations)`,
     );
+    // Set at every start, never in a migration: migrations are committed, passwords are not.
+    const roles = await setRolePasswords(sql, secrets.postgres);
+    log.say("stack", `passwords set for ${roles.join(", ")} (from ${stackDirs().secrets})`);
   } finally {
     await sql.end();
   }
   // The reconciler runs before any service: services only check that their objects exist.
-  const nc = await connectTo(localUrls().natsUrl);
+  const nc = await connectTo(localUrls().natsUrl, { user: "admin", pass: secrets.nats.admin });
   try {
     const { plan, result } = await reconcile(nc, loadSpecFile(), {
       monitorUrl: localUrls().natsMonitorUrl,

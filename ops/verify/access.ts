@@ -3,13 +3,18 @@
 // snapshot). The one file that knows the stack's credentials: when they change, only this changes.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import postgres, { type Sql } from "postgres";
-import { localUrls } from "../lib/stack-config.ts";
-import { databaseName, localUrlFor } from "../lib/stack-procs.ts";
+import { loadSecrets } from "../../services/infra/secrets.ts";
+import { localUrls, stackDirs } from "../lib/stack-config.ts";
+
+/** The checker's stack's credentials (its own data folder, generated when it first started). */
+const secrets = () => loadSecrets(stackDirs().secrets);
 
 /** The admin NATS connection; it outlives any outage the fault schedule makes. */
 export function operatorNats(): Promise<NatsConnection> {
   return connect({
     servers: localUrls().natsUrl,
+    user: "admin",
+    pass: secrets().nats.admin,
     name: "jpw-verify",
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
@@ -21,7 +26,7 @@ export function operatorNats(): Promise<NatsConnection> {
 
 /** The superuser on the stack's database, with timeouts: Postgres may be paused under it. */
 export function operatorSql(max = 2): Sql {
-  return postgres(localUrlFor(databaseName), {
+  return postgres(localUrls(secrets()).adminDatabaseUrl, {
     max,
     connect_timeout: 3,
     idle_timeout: 10,

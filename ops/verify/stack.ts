@@ -9,6 +9,7 @@
 // URLs in the processes' environment.
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
+import { loadSecrets } from "../../services/infra/secrets.ts";
 import { until } from "../../services/infra/until.ts";
 import { startTcpProxy, type TcpProxy } from "../../services/testing/tcp-proxy.ts";
 import { stackDirs } from "../lib/stack-config.ts";
@@ -160,7 +161,8 @@ export class OwnedStack {
   private async boot(): Promise<void> {
     const dirs = stackDirs();
     mkdirSync(dirs.logs, { recursive: true });
-    const specs = await stackProcs();
+    const secrets = loadSecrets(dirs.secrets);
+    const specs = await stackProcs(secrets);
     for (const spec of specs) {
       spec.restart = true;
       await this.insertLinks(spec);
@@ -170,7 +172,7 @@ export class OwnedStack {
     }
     let group: StackProc["group"] | undefined;
     for (const p of this.procs) {
-      if (group && group !== p.spec.group) await afterGroup(group, this.setupLog());
+      if (group && group !== p.spec.group) await afterGroup(group, secrets, this.setupLog());
       group = p.spec.group;
       await p.spec.prepare?.();
       const started = performance.now();
@@ -178,7 +180,7 @@ export class OwnedStack {
       await until(() => p.ready(), p.spec.readyTimeoutMs, `${p.name} to be ready`, { intervalMs: 200 });
       this.o.say(`ready ${p.name} (${((performance.now() - started) / 1000).toFixed(1)}s)`);
     }
-    if (group) await afterGroup(group, this.setupLog());
+    if (group) await afterGroup(group, secrets, this.setupLog());
   }
 
   private setupLog() {

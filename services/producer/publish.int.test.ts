@@ -3,7 +3,6 @@
 // naming the key to retry with, and a retry with it answers the one write that was applied (the
 // checker found writes answered 503 "not accepted" and applied later, issue 12).
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -95,7 +94,7 @@ test("without a key, the outcome-unknown answer names the id the producer chose,
 });
 
 test("a publish JetStream refuses is 503 unavailable, and nothing lands", async () => {
-  const nc = await connect({ servers: nats.url });
+  const nc = await nats.connect();
   const jsm = await jetstreamManager(nc);
   const writes = await jsm.streams.info("WRITES");
   // A full command log refuses new commands (discard: new) with an error PubAck.

@@ -30,7 +30,7 @@ console.log(`debezium streaming after ${debezium.lastStartMs} ms (cold start)`);
 const sql = postgres(db.url, { max: 2, onnotice: () => {} });
 const readerSql = postgres(db.urlAs("jpw_reader"), { max: 4, onnotice: () => {} });
 const redis = connectRedis(redisServer.url, { commandTimeoutMs: 250 });
-const nc = await connect({ servers: nats.url });
+const nc = await connect({ servers: nats.url, ...nats.auth() });
 
 // The race test pauses fills here.
 let pauseFill: ((variant: string) => Promise<void>) | undefined;
