@@ -92,6 +92,10 @@ fmt:
 fuzz *args:
     {{tsx}} ops/fuzz.ts {{args}}
 
+# Check the system's promises under a seeded workload and faults: `just verify [--seed N] [--duration 90s|10m|2h] [--clients 8] [--faults all|none|kill,pause,...] [--limits default|tiny]`
+verify *args:
+    {{tsx}} ops/verify/cli.ts {{args}}
+
 # Run a benchmark against its baseline: `just bench write|read|cdc [--duration 10 ...]`
 bench which *args:
     {{tsx}} ops/bench/{{which}}.ts {{args}}

@@ -11,17 +11,9 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { migrate } from "../services/infra/migrate.ts";
 import { root } from "../services/infra/paths.ts";
-import { setRolePasswords } from "../services/infra/postgres-auth.ts";
 import { portInUse } from "../services/infra/probe.ts";
 import { run } from "../services/infra/proc.ts";
-import {
-  connectTo,
-  DestructiveChangeError,
-  loadSpecFile,
-  reconcile,
-} from "../services/infra/reconcile/mod.ts";
 import { loadSecrets, type Secrets } from "../services/infra/secrets.ts";
 import { color, fail, say, seconds, warn } from "../services/infra/term.ts";
 import { natsCliPath } from "../services/infra/tools.ts";
@@ -30,7 +22,8 @@ import { writeComposeEnv } from "./docker/env.ts";
 import { stackSecrets } from "./lib/admin.ts";
 import { parseCommandLine } from "./lib/args.ts";
 import { localUrls, stackDirs, stackPorts, stackProfile, standardPorts } from "./lib/stack-config.ts";
-import { databaseName, type Group, type StackProc, stackAdminSql, stackProcs } from "./lib/stack-procs.ts";
+import { type Group, type StackProc, stackProcs } from "./lib/stack-procs.ts";
+import { afterGroup, StackError } from "./lib/stack-setup.ts";
 import { Supervisor } from "./lib/supervisor.ts";
 
 const dirs = stackDirs();
@@ -49,10 +42,6 @@ function livePid(name: string): number | undefined {
     unlinkSync(pidFile(name));
     return undefined;
   }
-}
-
-class StackError extends Error {
-  override name = "StackError";
 }
 
 const portVariable: Record<string, string> = {
@@ -88,63 +77,6 @@ async function waitReady(p: StackProc, exited: () => boolean): Promise<void> {
     throw new StackError(`${p.name} not ready after ${p.readyTimeoutMs / 1000}s: see ${logFile(p.name)}`);
   }
   say("stack", `${color.green("ready")} ${p.name} ${color.dim(seconds(started))}`);
-}
-
-/**
- * After a group is ready: database, migrations, the roles' passwords and JetStream objects before
- * anything uses them. Postgres is administered over its socket (no password needed, peer
- * authentication for the user that runs the stack); NATS as its admin user.
- */
-async function afterGroup(group: Group): Promise<void> {
-  if (group !== "infra") return;
-  const s = secrets();
-  const admin = stackAdminSql();
-  try {
-    const [exists] = await admin`select 1 from pg_database where datname = ${databaseName}`;
-    if (!exists) {
-      await admin.unsafe(`create database ${databaseName}`);
-      say("stack", `created database ${databaseName}`);
-    }
-  } finally {
-    await admin.end();
-  }
-  const sql = stackAdminSql(databaseName);
-  try {
-    const { applied, total } = await migrate(sql, { log: (l) => say("migrate", l) });
-    say("migrate", `${applied.length ? `${applied.length} applied` : "up to date"} (${total} migrations)`);
-    // Set at every start, never in a migration: migrations are committed, passwords are not.
-    const roles = await setRolePasswords(sql, s.postgres);
-    say("stack", `passwords set for ${roles.join(", ")} (from ${dirs.secrets})`);
-  } finally {
-    await sql.end();
-  }
-  // The reconciler runs before any service: services only check that their objects exist.
-  const nc = await connectTo(localUrls().natsUrl, { user: "admin", pass: s.nats.admin });
-  try {
-    const { plan, result } = await reconcile(nc, loadSpecFile(), {
-      monitorUrl: localUrls().natsMonitorUrl,
-      log: (l) => say("streams", l),
-    }).catch((err) => {
-      // The stack never destroys data on its own: the person decides, with the reconciler's own flag.
-      if (err instanceof DestructiveChangeError) {
-        throw new StackError(
-          `${err.message.replace(/ Re-run with --allow-destructive.*$/, "")} Review it with \`just streams plan\`, ` +
-            "then run `just streams apply --allow-destructive` and start the stack again (README: Upgrading a stack)",
-        );
-      }
-      throw err;
-    });
-    for (const w of plan.warnings) warn("streams", w);
-    const changed = result.created + result.updated + result.replaced + result.deleted;
-    say(
-      "streams",
-      changed
-        ? `streams.yaml applied (${result.created} created, ${result.updated} updated)`
-        : "streams.yaml: no changes",
-    );
-  } finally {
-    await nc.close();
-  }
 }
 
 async function checkPort(p: StackProc): Promise<void> {
@@ -195,7 +127,7 @@ async function startAll(
 ): Promise<void> {
   let group: Group | undefined;
   for (const [i, p] of procs.entries()) {
-    if (group && group !== p.group) await afterGroup(group);
+    if (group && group !== p.group) await afterGroup(group, secrets());
     group = p.group;
     if (livePid(p.name)) {
       say("stack", `${p.name} ${alreadyRunning}`);
@@ -206,7 +138,7 @@ async function startAll(
     await p.prepare?.();
     await waitReady(p, launch(p, i));
   }
-  if (group) await afterGroup(group);
+  if (group) await afterGroup(group, secrets());
 }
 
 /** Starts every process not already running, detached (supervisor per process, logs in .data/logs). */

@@ -5,7 +5,6 @@ import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jet
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type } from "arktype";
-import postgres from "postgres";
 import { loadConfig, logLevel, natsEnv, port, positiveInt as positive } from "../shared/config.ts";
 import { opsRoutes } from "../shared/health.ts";
 import { router } from "../shared/http.ts";
@@ -14,6 +13,7 @@ import { createLogger } from "../shared/log.ts";
 import { Registry } from "../shared/metrics.ts";
 import { connectionState, connectNats, requireJetStream } from "../shared/nats.ts";
 import { operationsBucket } from "../shared/operations.ts";
+import { settlingPool } from "../shared/pg.ts";
 import { runtime, serve } from "../shared/runtime.ts";
 import { consumerName, dlqStream, tables, writesStream } from "../shared/writes.ts";
 import { HistoryKeeper } from "./keeper.ts";
@@ -56,12 +56,20 @@ await runService("consumer", async () => {
   const registry = new Registry("jpw_consumer");
   const metrics = consumerMetrics(registry);
 
-  const sql = postgres(config.DATABASE_URL, {
-    max: config.PG_POOL_SIZE,
-    connect_timeout: 5,
-    onnotice: () => {},
-    connection: { application_name: "jpw-consumer", statement_timeout: config.PG_STATEMENT_TIMEOUT_MS },
-  });
+  // Every statement settles (shared/pg.ts): a batch left hanging would hold its commands forever.
+  const sql = settlingPool(
+    config.DATABASE_URL,
+    {
+      max: config.PG_POOL_SIZE,
+      connect_timeout: 5,
+      onnotice: () => {},
+      connection: { application_name: "jpw-consumer", statement_timeout: config.PG_STATEMENT_TIMEOUT_MS },
+    },
+    {
+      deadlineMs: config.PG_STATEMENT_TIMEOUT_MS + 10_000,
+      onReplace: (reason) => log.warn(`Postgres connections replaced: ${reason}`),
+    },
+  );
 
   let nc: NatsConnection | undefined;
   let connected = () => false;

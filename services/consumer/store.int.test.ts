@@ -93,6 +93,34 @@ orders(
   },
 );
 
+orders("one key sent to both tables at the same moment makes one row; the other is key-reused", async () => {
+  const owner = user("Keyholder", `keyholder.${process.pid}@example.com`);
+  await applyBatch(sql, "users", [owner]);
+  // Two connections, so the two writers' statements really run at once, as the consumer's do.
+  const other = postgres(db.urlAs("jpw_writer"), { max: 2, onnotice: () => {} });
+  try {
+    for (let i = 0; i < 40; i++) {
+      const key = crypto.randomUUID();
+      const [asUser, asOrder] = await Promise.all([
+        applyBatch(sql, "users", [user(`Both ${i}`, `both${i}.${process.pid}@example.com`, key)]),
+        applyBatch(other, "orders", [order(owner.operationId, "3.00", key)]),
+      ]);
+      const [{ n }] = (await sql`
+        select (select count(*) from users where id = ${key}) + (select count(*) from orders where id = ${key}) as n`) as [
+        { n: string },
+      ];
+      assert.is(Number(n), 1, `key ${key} holds one row`);
+      assert.equal(
+        [...kinds(asUser), ...kinds(asOrder)].sort(),
+        ["inserted", "key-reused"],
+        "one was inserted, the other told its key is taken",
+      );
+    }
+  } finally {
+    await other.end();
+  }
+});
+
 orders.after(async () => {
   await sql.end();
   await db.drop();

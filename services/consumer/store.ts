@@ -7,6 +7,8 @@
 //   no such id, email taken      → 409 (users)
 //   no such id, no such user     → user missing (orders; the consumer retries briefly, then 422)
 // created_at is the command's requestedAt, not now(): a row is reproducible from its command.
+// Rows go in id order: each takes its key's lock (migration 0004), and two batches then never wait
+// on each other in opposite orders.
 import type { Sql } from "postgres";
 import { type OrderRow, orderResult, sameData, type UserRow, userResult } from "../shared/rows.ts";
 import { isoTimestampFormat } from "../shared/timestamps.ts";
@@ -38,6 +40,7 @@ async function applyUsers(sql: Sql, commands: Command<"users">[]): Promise<Appli
       ${commands.map((c) => c.requestedAt)}::timestamptz[]
     ) as t(id, name, email, created_at)
     where not exists (select 1 from orders o where o.id = t.id)
+    order by t.id
     on conflict do nothing
     returning id, name, email, to_char(created_at at time zone 'UTC', ${isoTimestampFormat}) as created_at`;
   return explain(commands, inserted, userResult, async (pending) => {
@@ -73,6 +76,7 @@ async function applyOrders(sql: Sql, commands: Command<"orders">[]): Promise<App
     ) as t(id, user_id, items, total, created_at)
     where exists (select 1 from users u where u.id = t.user_id)
       and not exists (select 1 from users x where x.id = t.id)
+    order by t.id
     on conflict do nothing
     returning id, user_id, items, total, to_char(created_at at time zone 'UTC', ${isoTimestampFormat}) as created_at`;
   return explain(commands, inserted, orderResult, async (pending) => {

@@ -5,7 +5,6 @@ import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jet
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type } from "arktype";
-import postgres from "postgres";
 import { loadConfig, logLevel, natsEnv, nonNegativeInt, port, positiveInt } from "../shared/config.ts";
 import { UnavailableError } from "../shared/errors.ts";
 import { opsRoutes } from "../shared/health.ts";
@@ -15,6 +14,7 @@ import { createLogger } from "../shared/log.ts";
 import { Registry } from "../shared/metrics.ts";
 import { connectionState, connectNats, requireJetStream } from "../shared/nats.ts";
 import { operationsBucket } from "../shared/operations.ts";
+import { settlingPool } from "../shared/pg.ts";
 import { servedElsewhere } from "../shared/public-routes.ts";
 import { runtime, serve } from "../shared/runtime.ts";
 import { type Table, writesStream } from "../shared/writes.ts";
@@ -43,12 +43,17 @@ await runService("producer", async () => {
   const registry = new Registry("jpw_producer");
   const metrics = writeMetrics(registry);
   // Postgres down only makes a deduplicated retry answer 202: it is no readiness check.
-  const sql = postgres(config.DATABASE_URL, {
-    max: 2,
-    connect_timeout: 2,
-    onnotice: () => {},
-    connection: { application_name: "jpw-producer", statement_timeout: 2000 },
-  });
+  // Every statement settles (shared/pg.ts): a lookup left hanging would hold its request open.
+  const sql = settlingPool(
+    config.DATABASE_URL,
+    {
+      max: 2,
+      connect_timeout: 2,
+      onnotice: () => {},
+      connection: { application_name: "jpw-producer", statement_timeout: 2000 },
+    },
+    { deadlineMs: 5000, onReplace: (reason) => log.warn(`Postgres connections replaced: ${reason}`) },
+  );
 
   // HTTP comes up first, so /healthz and /readyz answer (and name NATS) while NATS is unreachable.
   let nc: NatsConnection | undefined;

@@ -1,15 +1,17 @@
 // POST /api/users and /api/orders: publish the command with its Reply-To subject and answer with
 // the committed outcome. The producer never claims more than it knows:
 //   - the writer's backlog at its bound                → 503 backlog-full + Retry-After; not published
-//   - no PubAck (NATS down, stream missing or full)    → 503 + Retry-After; nothing may have been stored
+//   - not sent, or refused (NATS down, stream missing or full) → 503 unavailable; nothing was stored
+//   - sent, no PubAck (timeout, connection lost)       → 503 outcome-unknown: it may have been stored
+//                                                        and applied; retry with the same key
 //   - PubAck, no outcome before the deadline            → 202 + Location of the operation; it will land
 //   - PubAck marked duplicate (an identical retry)      → the original's outcome, as a replay
 //   - the consumer's reply                              → 201, 200 replay, 409, 422, 500 as it says
-import type { JetStreamClient } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { errors, headers as natsHeaders } from "@nats-io/nats-core";
 import type { Sql } from "postgres";
-import { AppError, UnavailableError } from "../shared/errors.ts";
+import { AppError, OutcomeUnknownError, UnavailableError } from "../shared/errors.ts";
 import { json, type RouteHandler } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Registry } from "../shared/metrics.ts";
@@ -105,8 +107,18 @@ async function submit(deps: WritePathDeps, w: WriteRequest, deadline: number): P
   } catch (err) {
     pending.cancel();
     const reason = publishFailure(err, w.table);
-    log.warn("write refused: not acknowledged by JetStream", { operationId: id, table: w.table, reason });
-    throw unavailable(id, `the write was not accepted: ${reason}`, err);
+    if (refused(err)) {
+      log.warn("write refused: not accepted by JetStream", { operationId: id, table: w.table, reason });
+      throw unavailable(id, `the write was not accepted: ${reason}`, err);
+    }
+    // The command was sent and may be stored (and applied) although its PubAck never came: saying
+    // "not accepted" would make a client without the key write it twice.
+    log.warn("write outcome unknown: no acknowledgement from JetStream", {
+      operationId: id,
+      table: w.table,
+      reason,
+    });
+    throw outcomeUnknown(id, reason, err);
   }
 
   let reply: WriteReply | undefined;
@@ -162,12 +174,36 @@ function unavailable(operationId: string, message: string, cause?: unknown): Una
   return err;
 }
 
+/** The client must retry with this id, or it cannot tell whether the write was applied. */
+function outcomeUnknown(operationId: string, reason: string, cause: unknown): OutcomeUnknownError {
+  const err = new OutcomeUnknownError(
+    `the write may or may not have been accepted (${reason}). Retry with the header Idempotency-Key: ${operationId} and the same body: if the first one got through, the retry answers its outcome; if not, it is applied once.`,
+    1,
+    { cause },
+  );
+  err.extra.operationId = operationId;
+  return err;
+}
+
+/**
+ * Whether JetStream certainly did not store the command: it answered with an error (stream full,
+ * refused), or nothing listens on the subject (no stream). A timeout or a lost connection leaves
+ * the outcome unknown: the publish may have reached the server.
+ */
+function refused(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError ||
+    (err as Error).name === "JetStreamNotEnabled" ||
+    (err instanceof errors.RequestError && err.isNoResponders())
+  );
+}
+
 function publishFailure(err: unknown, table: Table): string {
   const name = (err as Error).name;
   if (name === "JetStreamNotEnabled" || (err instanceof errors.RequestError && err.isNoResponders())) {
     return `no stream captures ${writeSubject(table)} (stream ${writesStream} not found: run just streams apply)`;
   }
   if (err instanceof errors.TimeoutError) return "JetStream did not acknowledge it in time";
-  if (name === "JetStreamApiError") return `JetStream refused it (${(err as Error).message})`;
+  if (err instanceof JetStreamApiError) return `JetStream refused it (${(err as Error).message})`;
   return (err as Error).message || String(err);
 }

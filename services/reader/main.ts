@@ -2,11 +2,11 @@
 // events from the CDC stream. Wires config and clients, serves, and shuts down on SIGTERM.
 //
 //   tsx services/reader/main.ts          deno run -A services/reader/main.ts
-import postgres from "postgres";
 import { loadConfig } from "../shared/config.ts";
 import { runService } from "../shared/lifecycle.ts";
 import { createLogger } from "../shared/log.ts";
 import { connectNats } from "../shared/nats.ts";
+import { settlingPool } from "../shared/pg.ts";
 import { runtime, serve } from "../shared/runtime.ts";
 import { createReader } from "./app.ts";
 import { ReaderEnv } from "./config.ts";
@@ -15,12 +15,17 @@ import { connectRedis } from "./redis.ts";
 await runService("reader", async () => {
   const config = loadConfig(ReaderEnv);
   const log = createLogger("reader", config.LOG_LEVEL);
-  const sql = postgres(config.DATABASE_URL, {
-    max: config.PG_POOL_MAX,
-    connect_timeout: 5,
-    onnotice: () => {},
-    connection: { application_name: "jpw-reader" },
-  });
+  // Every statement settles (shared/pg.ts): a read left hanging would never be answered.
+  const sql = settlingPool(
+    config.DATABASE_URL,
+    {
+      max: config.PG_POOL_MAX,
+      connect_timeout: 5,
+      onnotice: () => {},
+      connection: { application_name: "jpw-reader", statement_timeout: 5000 },
+    },
+    { deadlineMs: 15_000, onReplace: (reason) => log.warn(`Postgres connections replaced: ${reason}`) },
+  );
   const redis = connectRedis(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log });
   const nc = await connectNats(config.NATS_URL, "jpw-reader", log, {
     user: config.NATS_USER,

@@ -129,6 +129,18 @@ export class BacklogFullError extends UnavailableError {
   override readonly title = "Backlog full";
 }
 
+/**
+ * 503: the write was published but JetStream's acknowledgement did not come back (a timeout, the
+ * connection lost mid-publish): it may or may not have been stored, so it may still be applied.
+ * The client retries with the same Idempotency-Key, which is answered with the first one's
+ * outcome if it got through and applies it once if it did not.
+ */
+export class OutcomeUnknownError extends UnavailableError {
+  override name = "OutcomeUnknownError";
+  override readonly type = "outcome-unknown";
+  override readonly title = "Outcome unknown";
+}
+
 /** 500: the write could not be applied and was moved to the dead-letter queue. */
 export class WriteFailedError extends AppError {
   override name = "WriteFailedError";

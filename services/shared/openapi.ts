@@ -391,7 +391,13 @@ function write(table: "users" | "orders") {
         table === "users" ? ["idempotency-key-reused"] : ["idempotency-key-reused", "user-not-found"],
       ),
       "500": problem(500, ["write-failed"]),
-      "503": problem(503, ["unavailable", "backlog-full"], retryAfter),
+      // unavailable and backlog-full: not applied. outcome-unknown: sent, unacknowledged, so maybe
+      // applied; the detail and operationId say which key to retry with.
+      "503": {
+        ...problem(503, ["unavailable", "backlog-full", "outcome-unknown"], retryAfter),
+        description:
+          "Problem: `/problems/unavailable` or `/problems/backlog-full`: the write was not applied; `/problems/outcome-unknown`: it was sent but not acknowledged, so it may or may not have been applied. Either way, retry after Retry-After with Idempotency-Key set to the body's operationId and the same body.",
+      },
     },
   };
 }
