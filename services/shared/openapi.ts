@@ -92,6 +92,9 @@ export function inputSchema(t: Type): Schema {
         (base as Schema).type === "string" && (out as Schema | null)?.type === "string"
           ? trimmedString(out as JsonSchema.String)
           : base,
+      // A narrowed string (no NUL, no lone surrogate: writes.ts) has no JSON Schema form: the
+      // wire carries a string, and the API answers 400 with the field for what the predicate refuses.
+      predicate: ({ base }) => base,
     },
   }) as Schema;
 }
