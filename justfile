@@ -21,6 +21,10 @@ up *args:
 dev:
     {{tsx}} ops/stack.ts dev
 
+# Write docker compose's secrets (.env, owner-only, never committed) from the stack's; `just up` does it for compose
+compose-env:
+    {{tsx}} ops/docker/env.ts
+
 # Stop everything the local stack started
 down:
     {{tsx}} ops/stack.ts down
@@ -29,9 +33,24 @@ down:
 clean:
     {{tsx}} ops/stack.ts clean
 
-# Show what runs where, with NATS_URL=, DATABASE_URL=, REDIS_URL= lines to paste
+# Show what runs where, and (to the stack's owner only) the admin credentials to paste
 status:
     {{tsx}} ops/stack.ts status
+
+# The nats CLI as the local stack's admin user: `just nats stream ls` (credentials from .data/secrets)
+[positional-arguments]
+nats *args:
+    {{tsx}} ops/clients.ts nats "$@"
+
+# psql as the local stack's superuser: `just psql [db] [-c "select ..."]` (default database jpw)
+[positional-arguments]
+psql *args:
+    {{tsx}} ops/clients.ts psql "$@"
+
+# redis-cli as the local stack's admin user: `just redis-cli [command]`
+[positional-arguments]
+redis-cli *args:
+    {{tsx}} ops/clients.ts redis-cli "$@"
 
 # Follow the logs of the local stack (all, or the named processes); the deployed server's: `just server-logs`
 logs *names:

@@ -29,9 +29,9 @@ test.before(async () => {
   consumer = await startService({
     entry: "services/consumer/main.ts",
     name: "consumer",
-    env: { NATS_URL: nats.url, DATABASE_URL: db.urlAs("jpw_writer") },
+    env: { ...nats.env("consumer"), DATABASE_URL: db.urlAs("jpw_writer") },
   });
-  nc = await connect({ servers: nats.url });
+  nc = await connect({ servers: nats.url, ...nats.auth() });
 });
 
 test.after(async () => {
@@ -103,7 +103,9 @@ test("a replayed command that still cannot be applied is dead-lettered again, no
 });
 
 test("the CLI lists dead letters and refuses an unknown sequence with exit code 1", async () => {
-  const run = promisify(execFile);
+  // As the admin user, its credentials in the environment (as `just dlq` gives them).
+  const admin = { env: { ...process.env, NATS_USER: "admin", NATS_PASSWORD: nats.auth().pass } };
+  const run = (cmd: string, args: string[]) => promisify(execFile)(cmd, args, admin);
   const list = await run(process.execPath, ["--import", "tsx", "ops/dlq.ts", "list", "--server", nats.url]);
   assert.match(list.stdout, /still not json|not JSON/);
   assert.match(list.stdout, /1 dead letter\(s\) in WRITES_DLQ/);

@@ -10,6 +10,7 @@ import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core"
 import { connectTo } from "../services/infra/reconcile/mod.ts";
 import { color } from "../services/infra/term.ts";
 import { dlqHeaders, dlqStream, replyToHeader } from "../services/shared/writes.ts";
+import { adminNatsAuth } from "./lib/admin.ts";
 import { parseCommandLine } from "./lib/args.ts";
 import { localUrls } from "./lib/stack-config.ts";
 
@@ -93,7 +94,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   );
   const server = values.server ?? process.env.NATS_URL ?? localUrls().natsUrl;
   const [command, ...rest] = positionals;
-  const nc = await connectTo(server);
+  const nc = await connectTo(server, adminNatsAuth());
   try {
     const jsm = await jetstreamManager(nc);
     if (command === "list") {

@@ -11,9 +11,9 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import postgres from "postgres";
 import { migrate } from "../services/infra/migrate.ts";
 import { root } from "../services/infra/paths.ts";
+import { setRolePasswords } from "../services/infra/postgres-auth.ts";
 import { portInUse } from "../services/infra/probe.ts";
 import { run } from "../services/infra/proc.ts";
 import {
@@ -22,15 +22,20 @@ import {
   loadSpecFile,
   reconcile,
 } from "../services/infra/reconcile/mod.ts";
+import { loadSecrets, type Secrets } from "../services/infra/secrets.ts";
 import { color, fail, say, seconds, warn } from "../services/infra/term.ts";
 import { natsCliPath } from "../services/infra/tools.ts";
 import { DeadlineError, until } from "../services/infra/until.ts";
+import { writeComposeEnv } from "./docker/env.ts";
+import { stackSecrets } from "./lib/admin.ts";
 import { parseCommandLine } from "./lib/args.ts";
 import { localUrls, stackDirs, stackPorts, stackProfile, standardPorts } from "./lib/stack-config.ts";
-import { databaseName, type Group, localUrlFor, type StackProc, stackProcs } from "./lib/stack-procs.ts";
+import { databaseName, type Group, type StackProc, stackAdminSql, stackProcs } from "./lib/stack-procs.ts";
 import { Supervisor } from "./lib/supervisor.ts";
 
 const dirs = stackDirs();
+/** The stack's credentials, generated on its first start (owner-only): for commands that start things. */
+const secrets = (): Secrets => loadSecrets(dirs.secrets);
 const pidFile = (name: string) => join(dirs.run, `${name}.pid`);
 const logFile = (name: string) => join(dirs.logs, `${name}.log`);
 
@@ -85,10 +90,15 @@ async function waitReady(p: StackProc, exited: () => boolean): Promise<void> {
   say("stack", `${color.green("ready")} ${p.name} ${color.dim(seconds(started))}`);
 }
 
-/** After a group is ready: database, migrations and JetStream objects before anything uses them. */
+/**
+ * After a group is ready: database, migrations, the roles' passwords and JetStream objects before
+ * anything uses them. Postgres is administered over its socket (no password needed, peer
+ * authentication for the user that runs the stack); NATS as its admin user.
+ */
 async function afterGroup(group: Group): Promise<void> {
   if (group !== "infra") return;
-  const admin = postgres(localUrlFor("postgres"), { max: 1, onnotice: () => {} });
+  const s = secrets();
+  const admin = stackAdminSql();
   try {
     const [exists] = await admin`select 1 from pg_database where datname = ${databaseName}`;
     if (!exists) {
@@ -98,15 +108,18 @@ async function afterGroup(group: Group): Promise<void> {
   } finally {
     await admin.end();
   }
-  const sql = postgres(localUrls().adminDatabaseUrl, { max: 1, onnotice: () => {} });
+  const sql = stackAdminSql(databaseName);
   try {
     const { applied, total } = await migrate(sql, { log: (l) => say("migrate", l) });
     say("migrate", `${applied.length ? `${applied.length} applied` : "up to date"} (${total} migrations)`);
+    // Set at every start, never in a migration: migrations are committed, passwords are not.
+    const roles = await setRolePasswords(sql, s.postgres);
+    say("stack", `passwords set for ${roles.join(", ")} (from ${dirs.secrets})`);
   } finally {
     await sql.end();
   }
   // The reconciler runs before any service: services only check that their objects exist.
-  const nc = await connectTo(localUrls().natsUrl);
+  const nc = await connectTo(localUrls().natsUrl, { user: "admin", pass: s.nats.admin });
   try {
     const { plan, result } = await reconcile(nc, loadSpecFile(), {
       monitorUrl: localUrls().natsMonitorUrl,
@@ -220,7 +233,7 @@ async function startDetached(procs: StackProc[]): Promise<void> {
 
 /** `supervise <name>`: the detached parent of one process; SIGTERM stops it and removes the pid file. */
 async function supervise(name: string): Promise<void> {
-  const p = (await stackProcs()).find((x) => x.name === name);
+  const p = (await stackProcs(secrets())).find((x) => x.name === name);
   if (!p) throw new StackError(`unknown process ${name}`);
   const sup = new Supervisor(p, (line) => process.stdout.write(`${line}\n`));
   writeFileSync(pidFile(name), String(process.pid));
@@ -314,15 +327,24 @@ async function status(): Promise<void> {
       `${p.name.padEnd(width)}  ${state}  ${pid ? `pid ${pid}` : "".padEnd(9)}  ${p.reach.join("  ")}`,
     );
   }
-  const u = localUrls();
+  const owned = stackSecrets();
+  const u = localUrls(owned);
   console.log(`
-Paste into a shell to reach the servers:
-NATS_URL=${u.natsUrl}
+Reach the servers as their administrators (credentials from ${dirs.secrets}):
+  just nats stream ls      just psql      just redis-cli      (logs: ${stackProfile().server ? "journalctl -u jpw" : "just logs [name]"})`);
+  if (!owned) {
+    console.log(`  (${dirs.secrets} does not exist yet or is not readable by this user: it belongs to the stack's owner)
+NATS_URL=${u.natsUrl}  DATABASE_URL=${u.adminDatabaseUrl}  REDIS_URL=${u.redisUrl}`);
+    return;
+  }
+  console.log(`
+${color.yellow("SECRET")}: admin credentials of this stack, printed because you own it. Paste into a shell:
+NATS_URL=${u.natsUrl} NATS_USER=admin NATS_PASSWORD=${owned.nats.admin}
 DATABASE_URL=${u.adminDatabaseUrl}
 REDIS_URL=${u.redisUrl}
 
-  nats --server "$NATS_URL" stream ls      psql "$DATABASE_URL"      redis-cli -u "$REDIS_URL"
-  (the nats CLI is ${natsCliPath()}; logs: ${stackProfile().server ? "journalctl -u jpw" : "just logs [name]"})`);
+  nats stream ls      psql "$DATABASE_URL"      redis-cli -u "$REDIS_URL"
+  (the nats CLI reads NATS_URL, NATS_USER and NATS_PASSWORD; it is ${natsCliPath()})`);
 }
 
 function dockerAvailable(): boolean {
@@ -340,7 +362,7 @@ async function main(): Promise<void> {
   switch (command) {
     case "dev": {
       await noteStandardPorts();
-      await startDetached((await stackProcs()).filter((p) => p.group === "infra"));
+      await startDetached((await stackProcs(secrets())).filter((p) => p.group === "infra"));
       say(
         "stack",
         `infrastructure up in ${seconds(t)}; \`just status\` shows how to reach it, \`just down\` stops it`,
@@ -355,12 +377,13 @@ async function main(): Promise<void> {
           "stack",
           "a Docker engine is reachable: running docker compose (set JPW_NATIVE=1 for the native stack)",
         );
+        say("stack", `secrets for compose: ${writeComposeEnv()} (owner-only, from ${dirs.secrets})`);
         await run("docker", ["compose", "up", "--build", ...(detached ? ["-d"] : [])], { prefix: "compose" });
         return;
       }
       say("stack", "no Docker engine reachable: running the native stack");
       await noteStandardPorts();
-      const procs = await stackProcs();
+      const procs = await stackProcs(secrets());
       if (detached) {
         await startDetached(procs);
         say(

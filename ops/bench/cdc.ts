@@ -11,8 +11,8 @@ import { debeziumDefaults } from "../../services/shared/cdc.ts";
 import { startDebezium } from "../../services/testing/debezium.ts";
 import { startNats } from "../../services/testing/nats.ts";
 import { startPostgres } from "../../services/testing/postgres.ts";
+import { startReader } from "../../services/testing/reader.ts";
 import { startRedis } from "../../services/testing/redis.ts";
-import { startService } from "../../services/testing/service.ts";
 import { applyStreams } from "../../services/testing/streams.ts";
 import { parseCommandLine } from "../lib/args.ts";
 import { readEvents, say, summarize, writeArtifact } from "./read-lib.ts";
@@ -36,17 +36,7 @@ say("starting Debezium Server (JVM cold start)");
 await using debezium = await startDebezium({ natsUrl: nats.url, db, pollMs });
 const coldStartMs = debezium.lastStartMs;
 say(`Debezium streaming after ${coldStartMs} ms`);
-await using reader = await startService({
-  entry: "services/reader/main.ts",
-  name: "reader",
-  env: {
-    NATS_URL: nats.url,
-    DATABASE_URL: db.urlAs("jpw_reader"),
-    REDIS_URL: redisServer.url,
-    DEBEZIUM_HEALTH_URL: "none",
-    LOG_LEVEL: "info",
-  },
-});
+await using reader = await startReader({ nats, db, redis: redisServer });
 
 const sql = postgres(db.url, { max: 1, onnotice: () => {} });
 const id = crypto.randomUUID();

@@ -10,6 +10,7 @@ import postgres from "postgres";
 import { startNats } from "../../services/testing/nats.ts";
 import { startPostgres } from "../../services/testing/postgres.ts";
 import { makeTempDir } from "../../services/testing/process.ts";
+import { startReader } from "../../services/testing/reader.ts";
 import { startRedis } from "../../services/testing/redis.ts";
 import { startService } from "../../services/testing/service.ts";
 import { applyStreams } from "../../services/testing/streams.ts";
@@ -38,17 +39,7 @@ await sql`insert into users ${sql(ids.map((id, i) => ({ id, name: `User ${i}`, e
 await sql.end();
 
 const env = { DATABASE_URL: db.urlAs("jpw_reader"), LOG_LEVEL: "warn" };
-await using reader = await startService({
-  entry: "services/reader/main.ts",
-  name: "reader",
-  env: {
-    ...env,
-    LOG_LEVEL: "info",
-    NATS_URL: nats.url,
-    REDIS_URL: redisServer.url,
-    DEBEZIUM_HEALTH_URL: "none",
-  },
-});
+await using reader = await startReader({ nats, db, redis: redisServer });
 await using baseline = await startService({
   entry: "ops/bench/read-baseline.ts",
   name: "read-baseline",

@@ -26,6 +26,7 @@ import { until } from "../../services/infra/until.ts";
 import type { InvalidationEvent } from "../../services/shared/invalidation.ts";
 import { startEdge } from "../../services/testing/edge.ts";
 import { startService } from "../../services/testing/service.ts";
+import { stackSecrets } from "../lib/admin.ts";
 import { localUrls, stackDirs, stackPorts } from "../lib/stack-config.ts";
 import { stackProcs } from "../lib/stack-procs.ts";
 import {
@@ -119,7 +120,8 @@ export async function runSystemBench(o: SystemBenchOptions): Promise<void> {
     );
   });
   const ports = stackPorts();
-  const urls = localUrls();
+  // The URLs with the stack's passwords (generated in its data folder when it first started).
+  const urls = localUrls(stackSecrets());
   const edgeUrl = `http://127.0.0.1:${ports.edge}`;
   const readerUrl = `http://127.0.0.1:${ports.reader}`;
   const procNames = (await stackProcs()).map((p) => p.name);

@@ -78,7 +78,7 @@ const consumer = await startService({
   name: "consumer",
   env: {
     ...quiet,
-    NATS_URL: nats.url,
+    ...nats.env("consumer"),
     DATABASE_URL: pipelineDb.urlAs("jpw_writer"),
     ...Object.fromEntries(
       Object.entries(process.env).filter(
@@ -91,7 +91,7 @@ const consumer = await startService({
 const producer = await startService({
   entry: "services/producer/main.ts",
   name: "producer",
-  env: { ...quiet, NATS_URL: nats.url, DATABASE_URL: pipelineDb.urlAs("jpw_producer") },
+  env: { ...quiet, ...nats.env("producer"), DATABASE_URL: pipelineDb.urlAs("jpw_producer") },
   nodeArgs: nodeArgs("producer"),
 });
 const baseline = await startService({

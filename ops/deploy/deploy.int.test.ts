@@ -23,7 +23,9 @@ import postgres from "postgres";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { root, toolsDir } from "../../services/infra/paths.ts";
+import { postgresUrl } from "../../services/infra/postgres-auth.ts";
 import { CommandError, run } from "../../services/infra/proc.ts";
+import { readSecrets, secretsDirOf } from "../../services/infra/secrets.ts";
 import { freePort, lastingFreePort } from "../../services/testing/ports.ts";
 import { debeziumDownload } from "./bundle.ts";
 import { layout } from "./layout.ts";
@@ -337,7 +339,16 @@ test("just update ships only what changed, migrates, and a restart drains writes
   const emails = users.items.map((u) => u.email);
   assert.ok(emails.includes("grace@example.com") && emails.includes("ada@example.com"), "earlier data stays");
   assert.match(await (await fetch(`${edge}/`)).text(), /<title>jpw, updated<\/title>/);
-  const sql = postgres(`postgres://postgres@127.0.0.1:${pgPort}/jpw`, { max: 1, onnotice: () => {} });
+  // The superuser's password was generated on the server, into its owner-only secrets folder.
+  const secrets = readSecrets(secretsDirOf(join(target.root, layout.data.slice(1))));
+  const url = postgresUrl({
+    host: "127.0.0.1",
+    port: pgPort,
+    database: "jpw",
+    role: "postgres",
+    password: secrets!.postgres.postgres,
+  });
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     const [row] = await sql`select to_regclass('deploy_probe') as t`;
     assert.is(String(row!.t), "deploy_probe");

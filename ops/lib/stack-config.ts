@@ -3,6 +3,9 @@
 // with the JPW_* variable of the same name.
 import { join } from "node:path";
 import { dataDir } from "../../services/infra/paths.ts";
+import { postgresUrl } from "../../services/infra/postgres-auth.ts";
+import { redisUrl } from "../../services/infra/redis-auth.ts";
+import { type PostgresRole, type Secrets, secretsDirOf } from "../../services/infra/secrets.ts";
 
 const num = (name: string, fallback: number): number => {
   const raw = process.env[name];
@@ -67,20 +70,42 @@ export function stackDirs() {
     debezium: join(dataDir, "debezium"),
     run: join(dataDir, "run"),
     logs: join(dataDir, "logs"),
+    /** Every credential of the stack, owner-only (services/infra/secrets.ts). */
+    secrets: secretsDirOf(dataDir),
   };
 }
 
-export function localUrls() {
+/**
+ * How to reach each server of the local stack. With `secrets` the database and Redis URLs carry
+ * their passwords (what services and people's clients are given); without, they are safe to print.
+ * NATS credentials never go in a URL (nats.js ignores them there): NATS_USER and NATS_PASSWORD.
+ */
+export function localUrls(secrets?: Secrets) {
   const p = stackPorts();
+  const db = (role: PostgresRole) =>
+    secrets
+      ? postgresUrl({
+          host: "127.0.0.1",
+          port: p.postgres,
+          database: databaseName,
+          role,
+          password: secrets.postgres[role],
+        })
+      : `postgres://${role}@127.0.0.1:${p.postgres}/${databaseName}`;
   return {
     natsUrl: `nats://127.0.0.1:${p.nats}`,
     natsMonitorUrl: `http://127.0.0.1:${p.natsMonitor}`,
-    adminDatabaseUrl: `postgres://postgres@127.0.0.1:${p.postgres}/${databaseName}`,
-    writerDatabaseUrl: `postgres://jpw_writer@127.0.0.1:${p.postgres}/${databaseName}`,
-    readerDatabaseUrl: `postgres://jpw_reader@127.0.0.1:${p.postgres}/${databaseName}`,
-    producerDatabaseUrl: `postgres://jpw_producer@127.0.0.1:${p.postgres}/${databaseName}`,
-    cdcDatabaseUrl: `postgres://jpw_cdc@127.0.0.1:${p.postgres}/${databaseName}`,
-    redisUrl: `redis://127.0.0.1:${p.redis}`,
+    adminDatabaseUrl: db("postgres"),
+    writerDatabaseUrl: db("jpw_writer"),
+    readerDatabaseUrl: db("jpw_reader"),
+    producerDatabaseUrl: db("jpw_producer"),
+    cdcDatabaseUrl: db("jpw_cdc"),
+    redisUrl: secrets
+      ? redisUrl({ host: "127.0.0.1", port: p.redis, user: "admin", password: secrets.redis.admin })
+      : `redis://127.0.0.1:${p.redis}`,
+    readerRedisUrl: secrets
+      ? redisUrl({ host: "127.0.0.1", port: p.redis, user: "reader", password: secrets.redis.reader })
+      : `redis://reader@127.0.0.1:${p.redis}`,
     edgeUrl: edgeUrl(p),
   };
 }

@@ -1,24 +1,30 @@
 // Every process of the native local stack, in start order: how to prepare it, run it, know it is
-// ready, and what a person needs to reach it.
+// ready, and what a person needs to reach it. Every server authenticates: the credentials come from
+// the stack's secrets folder (generated on first start, owner-only) and reach processes through
+// their environment or owner-only config files, never their command lines.
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { chown } from "node:fs/promises";
 import { join } from "node:path";
-import postgres from "postgres";
 import { caddyfile } from "../../services/infra/caddyfile.ts";
 import { type DebeziumRun, debeziumReady, prepareDebeziumRun } from "../../services/infra/debezium.ts";
+import { natsAuthorizationFor } from "../../services/infra/nats-auth.ts";
 import { root } from "../../services/infra/paths.ts";
+import { adminOverSocket, writePostgresAuth } from "../../services/infra/postgres-auth.ts";
 import { httpOk, redisPing } from "../../services/infra/probe.ts";
 import { run } from "../../services/infra/proc.ts";
+import { redisAcl } from "../../services/infra/redis-auth.ts";
+import { natsUsers, postgresRoles, redisUsers, type Secrets } from "../../services/infra/secrets.ts";
 import {
   initdbArgs,
   natsConfig,
   postgresArgs,
   postgresOwner,
-  redisArgs,
+  redisConfig,
 } from "../../services/infra/server-config.ts";
 import { serviceCommand } from "../../services/infra/service-command.ts";
 import { tools } from "../../services/infra/tools.ts";
 import { debeziumHealthUrl } from "../../services/shared/cdc.ts";
+import { stackSecrets } from "./admin.ts";
 import { databaseName, localUrls, stackDirs, stackPorts, stackProfile } from "./stack-config.ts";
 import type { ProcSpec } from "./supervisor.ts";
 
@@ -35,14 +41,37 @@ export interface StackProc extends ProcSpec {
   prepare?(): Promise<void>;
 }
 
-export async function stackProcs(): Promise<StackProc[]> {
+/** Credentials that are never used: `status`, `down` and `logs` start nothing. */
+const none: Secrets = {
+  dir: "",
+  nats: Object.fromEntries(natsUsers.map((u) => [u, ""])) as Secrets["nats"],
+  postgres: Object.fromEntries(postgresRoles.map((r) => [r, ""])) as Secrets["postgres"],
+  redis: Object.fromEntries(redisUsers.map((u) => [u, ""])) as Secrets["redis"],
+};
+
+/** Where the local Postgres listens for the stack's own administration (peer authentication). */
+export const postgresSocketDir = () => join(stackDirs().postgres, "socket");
+
+/** The superuser over the local socket: the stack administers its cluster without a password. */
+export const stackAdminSql = (database = "postgres") =>
+  adminOverSocket(postgresSocketDir(), stackPorts().postgres, database);
+
+/**
+ * `secrets`: the stack's (the commands that start processes pass loadSecrets', which creates
+ * missing ones); by default those this user may read (`status`, a readiness wait), else none:
+ * the processes can then be listed and stopped, not started. Probes that need a credential read
+ * it when they run: a readiness wait may begin before the stack's first start generated them.
+ */
+export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
+  const secrets = given ?? stackSecrets() ?? none;
+  const probing = () => given ?? stackSecrets() ?? none;
   const ports = stackPorts();
   const dirs = stackDirs();
-  const urls = localUrls();
+  const urls = localUrls(secrets);
   const profile = stackProfile();
   const owner = postgresOwner();
   const pgData = join(dirs.postgres, "data");
-  const pgSocket = join(dirs.postgres, "socket");
+  const pgSocket = postgresSocketDir();
 
   const procs: StackProc[] = [
     {
@@ -63,7 +92,9 @@ export async function stackProcs(): Promise<StackProc[]> {
             httpPort: ports.natsMonitor,
             storeDir: join(dirs.nats, "store"),
             serverName: "jpw-local",
+            authorization: natsAuthorizationFor(secrets.nats),
           }),
+          { mode: 0o600 },
         );
       },
     },
@@ -75,9 +106,9 @@ export async function stackProcs(): Promise<StackProc[]> {
       args: postgresArgs({ dataDir: pgData, port: ports.postgres, socketDir: pgSocket, ephemeral: false }),
       ...(owner ?? {}),
       stopSignal: "SIGINT",
-      reach: [`DATABASE_URL=${urls.adminDatabaseUrl}`],
+      reach: [`DATABASE_URL=${localUrls().adminDatabaseUrl}`],
       ready: async () => {
-        const sql = postgres(localUrlFor("postgres"), { max: 1, connect_timeout: 2, onnotice: () => {} });
+        const sql = stackAdminSql();
         try {
           await sql`select 1`;
           return true;
@@ -97,6 +128,8 @@ export async function stackProcs(): Promise<StackProc[]> {
         if (!existsSync(join(pgData, "PG_VERSION"))) {
           await run(tools.postgres("initdb"), initdbArgs(pgData), { prefix: false, ...(owner ?? {}) });
         }
+        // Every start: a cluster made before the stack authenticated (trust) gets the same rules.
+        writePostgresAuth(pgData, owner);
       },
     },
     {
@@ -104,19 +137,35 @@ export async function stackProcs(): Promise<StackProc[]> {
       name: "redis",
       port: ports.redis,
       cmd: tools.redisServer(),
-      args: redisArgs({ port: ports.redis, dir: dirs.redis, persist: true }),
-      reach: [`REDIS_URL=${urls.redisUrl}`],
+      args: [join(dirs.redis, "redis.conf")],
+      reach: [`REDIS_URL=${localUrls().redisUrl}`],
       ready: () => redisPing(ports.redis),
       readyTimeoutMs: 15_000,
       prepare: async () => {
         mkdirSync(dirs.redis, { recursive: true });
+        writeFileSync(
+          join(dirs.redis, "redis.conf"),
+          redisConfig({
+            port: ports.redis,
+            dir: dirs.redis,
+            persist: true,
+            acl: redisAcl(secrets.redis),
+            maxmemory: process.env.JPW_REDIS_MAXMEMORY || "256mb",
+          }),
+          { mode: 0o600 },
+        );
       },
     },
   ];
 
-  procs.push(debeziumProc(ports.debezium));
+  procs.push(debeziumProc(ports.debezium, secrets, probing));
 
-  const service = (name: string, port: number, env: Record<string, string>): StackProc => {
+  // Each service as its own NATS user (services/infra/nats-auth.ts).
+  const service = (
+    name: "consumer" | "producer" | "reader",
+    port: number,
+    env: Record<string, string>,
+  ): StackProc => {
     const entry = join(root, "services", name, "main.ts");
     return {
       group: "app",
@@ -130,7 +179,15 @@ export async function stackProcs(): Promise<StackProc[]> {
         (process.env.JPW_NODE_ARGS ?? "").split(" ").filter(Boolean),
       ),
       cwd: root,
-      env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), NATS_URL: urls.natsUrl, ...env },
+      env: {
+        ...process.env,
+        HOST: "127.0.0.1",
+        PORT: String(port),
+        NATS_URL: urls.natsUrl,
+        NATS_USER: name,
+        NATS_PASSWORD: secrets.nats[name],
+        ...env,
+      },
       restart: true,
       reach: [`http://127.0.0.1:${port}`],
       ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
@@ -142,7 +199,7 @@ export async function stackProcs(): Promise<StackProc[]> {
     service("producer", ports.producer, { DATABASE_URL: urls.producerDatabaseUrl }),
     service("reader", ports.reader, {
       DATABASE_URL: urls.readerDatabaseUrl,
-      REDIS_URL: urls.redisUrl,
+      REDIS_URL: urls.readerRedisUrl,
       PRODUCER_URL: `http://127.0.0.1:${ports.producer}`,
       CONSUMER_URL: `http://127.0.0.1:${ports.consumer}`,
       DEBEZIUM_HEALTH_URL: debeziumHealthUrl(ports.debezium),
@@ -198,12 +255,14 @@ const localSlot = "jpw_local";
  * (its sink never reconnects), so it always runs with a restart policy; its offsets file keeps a
  * restart from missing or replaying much.
  */
-function debeziumProc(httpPort: number): StackProc {
+function debeziumProc(httpPort: number, secrets: Secrets, probing: () => Secrets): StackProc {
   const dirs = stackDirs();
-  const urls = localUrls();
+  const urls = localUrls(secrets);
   const options = {
     runDir: dirs.debezium,
     natsUrl: urls.natsUrl,
+    natsUser: "debezium",
+    natsPassword: secrets.nats.debezium,
     databaseUrl: urls.cdcDatabaseUrl,
     slot: localSlot,
     httpPort,
@@ -211,7 +270,8 @@ function debeziumProc(httpPort: number): StackProc {
   let run: DebeziumRun | undefined;
   let missing: Error | undefined;
   try {
-    run = prepareDebeziumRun(options);
+    // How to start it; its config file (passwords inside) is written only when it starts.
+    run = prepareDebeziumRun(options, { writeConfig: false });
   } catch (err) {
     missing = err as Error;
   }
@@ -226,9 +286,10 @@ function debeziumProc(httpPort: number): StackProc {
     restart: true,
     reach: [`health ${debeziumHealthUrl(httpPort)}`, `slot ${localSlot}`],
     ready: async () => {
-      const sql = postgres(urls.adminDatabaseUrl, { max: 1, connect_timeout: 2, onnotice: () => {} });
+      const sql = stackAdminSql(databaseName);
       try {
-        return (await debeziumReady({ sql, slot: localSlot, natsUrl: urls.natsUrl })).ready;
+        const natsAuth = { user: "admin", pass: probing().nats.admin };
+        return (await debeziumReady({ sql, slot: localSlot, natsUrl: urls.natsUrl, natsAuth })).ready;
       } catch {
         return false;
       } finally {
@@ -239,13 +300,9 @@ function debeziumProc(httpPort: number): StackProc {
     readyTimeoutMs: 120_000,
     prepare: async () => {
       if (missing) throw missing;
+      prepareDebeziumRun(options);
     },
   };
-}
-
-/** Superuser URL of a database of the local stack. */
-export function localUrlFor(db: string): string {
-  return `postgres://postgres@127.0.0.1:${stackPorts().postgres}/${db}`;
 }
 
 export { databaseName };

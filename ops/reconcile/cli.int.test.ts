@@ -8,7 +8,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { root } from "../../services/infra/paths.ts";
 import { natsCli } from "../../services/infra/reconcile/testing.ts";
-import { startNats } from "../../services/testing/nats.ts";
+import { natsAuthFor, startNats } from "../../services/testing/nats.ts";
 import { makeTempDir, removeTempDir } from "../../services/testing/process.ts";
 
 interface Run {
@@ -17,12 +17,22 @@ interface Run {
   stderr: string;
 }
 
+/** The CLI as the server's admin user: credentials in NATS_USER/NATS_PASSWORD, as a person gives them. */
 function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  const server = args.includes("--server") ? args[args.indexOf("--server") + 1] : env.NATS_URL;
+  let admin = {};
+  try {
+    const { user, pass } = natsAuthFor(server ?? "");
+    admin = { NATS_USER: user, NATS_PASSWORD: pass };
+  } catch {
+    // A server no test started (nothing listens there): no credentials to give.
+  }
+  const base = { ...process.env, NATS_URL: undefined, NATS_MONITOR_URL: undefined };
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ["--import", "tsx", join(root, "ops/reconcile/cli.ts"), ...args],
-      { cwd: root, env: { ...process.env, NATS_URL: undefined, NATS_MONITOR_URL: undefined, ...env } },
+      { cwd: root, env: { ...base, ...admin, ...env } },
       (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
@@ -107,7 +117,7 @@ codes("JPW_WRITES_MAX_BYTES=1MiB on a WRITES holding more plans destructive; app
   await using server = await startNats({ own: true });
   const env = { NATS_URL: server.url };
   assert.is((await cli(["apply"], env)).code, 0);
-  const nc = await connect({ servers: server.url });
+  const nc = await connect({ servers: server.url, ...server.auth() });
   const js = jetstream(nc);
   for (let i = 0; i < 300; i++) await js.publish("writes.users", new Uint8Array(4096));
   await nc.close();

@@ -8,6 +8,7 @@ import { planJson, renderPlan } from "../../services/infra/reconcile/render.ts";
 import { connectTo, redact } from "../../services/infra/reconcile/server.ts";
 import { defaultSpecFile, loadSpecFile } from "../../services/infra/reconcile/spec.ts";
 import { color } from "../../services/infra/term.ts";
+import { adminNatsAuth } from "../lib/admin.ts";
 import { localUrls } from "../lib/stack-config.ts";
 
 const usage = `Usage: tsx ops/reconcile/cli.ts plan|apply [options]
@@ -69,7 +70,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
 
   let nc: Awaited<ReturnType<typeof connectTo>>;
   try {
-    nc = await connectTo(server);
+    nc = await connectTo(server, adminNatsAuth(env));
   } catch (err) {
     return fail(err);
   }

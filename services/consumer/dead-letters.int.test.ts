@@ -7,6 +7,7 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { writeReplyPrefix } from "../shared/nats.ts";
 import { getOperation } from "../shared/operations.ts";
 import { lookupOutcome } from "../shared/outcome-lookup.ts";
 import { startNats } from "../testing/nats.ts";
@@ -19,7 +20,7 @@ const nats = await startNats({ own: true });
 const pg = await startPostgres();
 const db = await pg.createDatabase("dlq");
 await applyStreams(nats.url);
-const nc: NatsConnection = await connect({ servers: nats.url });
+const nc: NatsConnection = await connect({ servers: nats.url, ...nats.auth() });
 const js = jetstream(nc);
 const jsm: JetStreamManager = await jetstreamManager(nc);
 // Few deliveries and short delays, so "out of deliveries" happens within a test.
@@ -63,7 +64,7 @@ const settled = (consumer: string) =>
   );
 
 async function publishWithReply(subject: string, body: string) {
-  const inbox = createInbox();
+  const inbox = createInbox(writeReplyPrefix);
   const sub = nc.subscribe(inbox, { max: 1 });
   const giveUp = setTimeout(() => sub.unsubscribe(), 10_000);
   const h = headers();

@@ -10,6 +10,7 @@ import { type } from "arktype";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { writeReplyPrefix } from "../shared/nats.ts";
 import { getOperation } from "../shared/operations.ts";
 import { operationView } from "../shared/outcome-http.ts";
 import { lookupOutcome } from "../shared/outcome-lookup.ts";
@@ -23,7 +24,7 @@ const nats = await startNats({ own: true });
 const pg = await startPostgres();
 const db = await pg.createDatabase("decisions");
 await applyStreams(nats.url);
-const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+const nc = await connect({ servers: nats.url, ...nats.auth(), maxReconnectAttempts: -1 });
 const js = jetstream(nc);
 const jsm: JetStreamManager = await jetstreamManager(nc);
 // A killed consumer's messages come back quickly.
@@ -147,7 +148,7 @@ redelivered(
   async () => {
     const userId = crypto.randomUUID();
     const id = crypto.randomUUID();
-    const inbox = createInbox();
+    const inbox = createInbox(writeReplyPrefix);
     const replies = nc.subscribe(inbox);
     // Room for the command, none for its decision event: the consumer records user-not-found, then
     // holds the command until WRITES takes the event.

@@ -22,7 +22,12 @@ const nats = await startNats({ own: true });
 const pg = await startPostgres({ own: true });
 const db = await pg.createDatabase("faults");
 await applyStreams(nats.url);
-const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+const nc = await connect({
+  servers: nats.url,
+  ...nats.auth(),
+  maxReconnectAttempts: -1,
+  reconnectTimeWait: 200,
+});
 const jsm = await jetstreamManager(nc);
 // A killed consumer's unacked messages come back after ack_wait: keep it short here.
 await jsm.consumers.update("WRITES", "users-writer", { ack_wait: nanos(2000) });

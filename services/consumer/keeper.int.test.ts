@@ -30,7 +30,7 @@ keeper.before.each(async () => {
 });
 
 keeper.before(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await connect({ servers: nats.url, ...nats.auth() });
   jsm = await jetstreamManager(nc);
 });
 
@@ -159,7 +159,7 @@ async function tinyStack(env: Record<string, string>) {
     databaseUrl: db.urlAs("jpw_writer"),
     consumerEnv: { KEEPER_INTERVAL_MS: "100" },
   });
-  const conn = await connect({ servers: server.url });
+  const conn = await connect({ servers: server.url, ...server.auth() });
   const jsm = await jetstreamManager(conn);
   const sql = postgres(db.url, { max: 1, onnotice: () => {} });
   return {

@@ -6,7 +6,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type } from "arktype";
 import postgres from "postgres";
-import { loadConfig, logLevel, port, positiveInt as positive } from "../shared/config.ts";
+import { loadConfig, logLevel, natsEnv, port, positiveInt as positive } from "../shared/config.ts";
 import { opsRoutes } from "../shared/health.ts";
 import { router } from "../shared/http.ts";
 import { runService } from "../shared/lifecycle.ts";
@@ -22,7 +22,7 @@ import { TableWriter } from "./writer.ts";
 
 const Env = type({
   "+": "delete",
-  NATS_URL: "string = 'nats://127.0.0.1:14222'",
+  ...natsEnv("consumer"),
   DATABASE_URL: "string = 'postgres://jpw_writer@127.0.0.1:15432/jpw'",
   PORT: port(13003),
   HOST: "string = '127.0.0.1'",
@@ -108,7 +108,10 @@ await runService("consumer", async () => {
   let keeper: HistoryKeeper | undefined;
   let stopping = false;
   void (async () => {
-    const conn = await connectNats(config.NATS_URL, "jpw-consumer", log);
+    const conn = await connectNats(config.NATS_URL, "jpw-consumer", log, {
+      user: config.NATS_USER,
+      pass: config.NATS_PASSWORD,
+    });
     nc = conn;
     connected = connectionState(conn);
     log.info("connected to NATS", { url: config.NATS_URL });

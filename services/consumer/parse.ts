@@ -1,6 +1,7 @@
 // Every message is re-validated: the producer's checks mean nothing to a command someone published
 // with the nats CLI. A message that does not parse is data to dead-letter, never an exception.
 import { type } from "arktype";
+import { isWriteReply } from "../shared/nats.ts";
 import { isUuid } from "../shared/uuid.ts";
 import {
   type Command,
@@ -18,22 +19,28 @@ export interface Incoming {
   headers?: { get(name: string): string } | undefined;
 }
 
-export type Parsed =
+export type Parsed = (
   | { ok: true; command: Command; hash: string; replyTo: string | undefined }
-  | { ok: false; reason: string; operationId: string | undefined; replyTo: string | undefined };
+  | { ok: false; reason: string; operationId: string | undefined; replyTo: string | undefined }
+) & {
+  /** A Reply-To outside the producer's write-reply prefix: never answered (the write still is applied). */
+  refusedReplyTo?: string;
+};
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
-// A subject we can publish to: no spaces, no wildcards, no empty tokens.
-const subjectFormat = /^[^\s*>.]+(\.[^\s*>.]+)*$/;
 
 export function parseMessage(m: Incoming, table: Table): Parsed {
   const replyHeader = m.headers?.get(replyToHeader) || undefined;
-  const replyTo = replyHeader && subjectFormat.test(replyHeader) ? replyHeader : undefined;
+  // Only the producer's reply namespace: a hand-published command must not make the consumer
+  // publish, with its own rights, wherever the publisher likes (its permissions allow no other).
+  const replyTo = replyHeader && isWriteReply(replyHeader) ? replyHeader : undefined;
+  const refused = replyHeader && !replyTo ? { refusedReplyTo: replyHeader } : {};
   const poison = (reason: string, operationId?: string): Parsed => ({
     ok: false,
     reason,
     operationId,
     replyTo,
+    ...refused,
   });
 
   let value: unknown;
@@ -59,5 +66,5 @@ export function parseMessage(m: Incoming, table: Table): Parsed {
     return poison(`invalid ${table} data: ${data.summary}`, envelope.operationId);
   }
   const command = { ...envelope, data } as Command;
-  return { ok: true, command, hash: requestHash(table, data as WriteData), replyTo };
+  return { ok: true, command, hash: requestHash(table, data as WriteData), replyTo, ...refused };
 }

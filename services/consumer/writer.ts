@@ -161,6 +161,13 @@ export class TableWriter {
   private take(m: JsMsg): void {
     this.inFlight.take(m);
     const parsed = parseMessage(m, this.table);
+    if (parsed.refusedReplyTo) {
+      this.deps.log.warn("not answering a Reply-To outside the producer's reply prefix", {
+        replyTo: parsed.refusedReplyTo.slice(0, 200),
+        operationId: parsed.ok ? parsed.command.operationId : parsed.operationId,
+        seq: m.seq,
+      });
+    }
     if (!parsed.ok) {
       void this.outcomes.deadLetter(
         { m, operationId: parsed.operationId, hash: undefined, replyTo: parsed.replyTo },

@@ -4,7 +4,7 @@
 //
 // Debezium reads `config/application.properties` relative to its working directory, so every run
 // gets its own folder (config, offsets) and several can run at once from one unpacked dist.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -20,7 +20,10 @@ export interface DebeziumRunOptions {
   /** Folder of this run: config/, offsets.dat and nothing else. Created when missing; kept across restarts. */
   runDir: string;
   natsUrl: string;
-  /** Postgres URL of the role Debezium connects as (jpw_cdc: LOGIN REPLICATION + SELECT). */
+  /** Debezium's NATS user (publish cdc.> only) and its password. */
+  natsUser: string;
+  natsPassword: string;
+  /** Postgres URL of the role Debezium connects as (jpw_cdc: LOGIN REPLICATION + SELECT), password inside. */
   databaseUrl: string;
   /** Replication slot; unique per database that Debezium streams from. */
   slot: string;
@@ -68,6 +71,8 @@ export function debeziumConfig(
   const db = new URL(o.databaseUrl);
   return fillTemplate(readFileSync(debeziumTemplate, "utf8"), {
     natsUrl: o.natsUrl,
+    natsUser: o.natsUser,
+    natsPassword: o.natsPassword,
     pgHost: db.hostname,
     pgPort: db.port || "5432",
     pgUser: decodeURIComponent(db.username),
@@ -87,17 +92,20 @@ export function debeziumConfig(
  * Writes `<runDir>/config/application.properties` for this run and returns how to start it: java
  * directly (run.sh would need the dist as its working directory), the runner jar first on the class path.
  */
-export function prepareDebeziumRun(o: DebeziumRunOptions): DebeziumRun {
+export function prepareDebeziumRun(o: DebeziumRunOptions, opts: { writeConfig?: boolean } = {}): DebeziumRun {
   const home = o.home ?? debeziumHome();
   tools.debezium();
   const runner = readdirSync(home).find((f) => /^debezium-server-.*-runner\.jar$/.test(f));
   if (!runner) throw new Error(`no debezium-server-*-runner.jar in ${home}: run just setup`);
   const configDir = join(o.runDir, "config");
-  mkdirSync(configDir, { recursive: true });
   const offsetsFile = join(o.runDir, "offsets.dat");
-  const config = debeziumConfig({ ...o, offsetsFile });
   const configFile = join(configDir, "application.properties");
-  writeFileSync(configFile, config);
+  if (opts.writeConfig !== false) {
+    mkdirSync(configDir, { recursive: true });
+    // Passwords inside: owner-only, like the secrets folder it was filled from.
+    writeFileSync(configFile, debeziumConfig({ ...o, offsetsFile }), { mode: 0o600 });
+    chmodSync(configFile, 0o600);
+  }
   const javaHome = o.javaHome ?? tools.javaHome();
   const classPath = [join(home, runner), join(home, "config", "lib"), join(home, "lib", "*")].join(":");
   return {
@@ -143,6 +151,8 @@ export async function debeziumReady(o: {
   slot: string;
   nc?: NatsConnection;
   natsUrl?: string;
+  /** Credentials for `natsUrl` (a user that may read the CDC stream: admin). */
+  natsAuth?: { user: string; pass: string };
   since?: Date;
 }): Promise<DebeziumReadiness> {
   const [row] = await o.sql<{ active: boolean }[]>`
@@ -159,7 +169,7 @@ export async function debeziumReady(o: {
   const own = !nc;
   if (!nc) {
     if (!o.natsUrl) throw new Error("debeziumReady needs nc or natsUrl");
-    nc = await connect({ servers: o.natsUrl, timeout: 2000 });
+    nc = await connect({ servers: o.natsUrl, timeout: 2000, ...o.natsAuth });
   }
   try {
     const jsm = await jetstreamManager(nc, { timeout: 2000 });

@@ -1,7 +1,10 @@
 // Readiness probes shared by the local stack and the test harness.
 import { connect } from "node:net";
 
-/** One Redis PING over a raw socket: no client library, no reconnect logic to hide a dead server. */
+/**
+ * One Redis PING over a raw socket: no client library, no reconnect logic to hide a dead server.
+ * Redis answers a client that has not authenticated with NOAUTH: that too is a server up.
+ */
 export function redisPing(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect({ port, host });
@@ -15,7 +18,7 @@ export function redisPing(port: number, host = "127.0.0.1"): Promise<boolean> {
     sock.on("connect", () => sock.write("PING\r\n"));
     sock.on("data", (d) => {
       buf += d.toString();
-      if (buf.includes("\r\n")) done(buf.startsWith("+PONG"));
+      if (buf.includes("\r\n")) done(buf.startsWith("+PONG") || buf.startsWith("-NOAUTH"));
     });
   });
 }

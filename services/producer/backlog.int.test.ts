@@ -18,7 +18,7 @@ const nats = await startNats({ own: true });
 const pg = await startPostgres();
 const db = await pg.createDatabase("backlog");
 const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-const nc = await connect({ servers: nats.url });
+const nc = await connect({ servers: nats.url, ...nats.auth() });
 
 let serial = 0;
 const someone = () => {
@@ -97,7 +97,7 @@ backlog(
     await using second = await startService({
       entry: "services/producer/main.ts",
       name: "producer-2",
-      env: { NATS_URL: nats.url, DATABASE_URL: db.urlAs("jpw_producer"), ...env },
+      env: { ...nats.env("producer"), DATABASE_URL: db.urlAs("jpw_producer"), ...env },
     });
     await until(async () => (await fetch(`${second.url}/readyz`)).ok, 20_000, "the second producer");
     assert.is(await stack.consumer.stop(), 0);

@@ -6,7 +6,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type } from "arktype";
 import postgres from "postgres";
-import { loadConfig, logLevel, nonNegativeInt, port, positiveInt } from "../shared/config.ts";
+import { loadConfig, logLevel, natsEnv, nonNegativeInt, port, positiveInt } from "../shared/config.ts";
 import { UnavailableError } from "../shared/errors.ts";
 import { opsRoutes } from "../shared/health.ts";
 import { type RouteHandler, router } from "../shared/http.ts";
@@ -15,6 +15,7 @@ import { createLogger } from "../shared/log.ts";
 import { Registry } from "../shared/metrics.ts";
 import { connectionState, connectNats, requireJetStream } from "../shared/nats.ts";
 import { operationsBucket } from "../shared/operations.ts";
+import { servedElsewhere } from "../shared/public-routes.ts";
 import { runtime, serve } from "../shared/runtime.ts";
 import { type Table, writesStream } from "../shared/writes.ts";
 import { Backlog } from "./backlog.ts";
@@ -24,7 +25,7 @@ import { type WritePathDeps, writeMetrics, writeRoute } from "./write-path.ts";
 
 const Env = type({
   "+": "delete",
-  NATS_URL: "string = 'nats://127.0.0.1:14222'",
+  ...natsEnv("producer"),
   /** Read-only (jpw_producer): answers a deduplicated retry from the row. Never a readiness check. */
   DATABASE_URL: "string = 'postgres://jpw_producer@127.0.0.1:15432/jpw'",
   PORT: port(13001),
@@ -77,13 +78,17 @@ await runService("producer", async () => {
       ["POST", "/api/orders", write("orders")],
     ],
     (err, req) => log.error("unexpected error", { err, method: req.method, url: req.url }),
+    servedElsewhere("producer"),
   );
   const server = await serve(handler, { port: config.PORT, hostname: config.HOST });
   log.info("listening", { url: server.url, runtime });
 
   let inbox: ReplyInbox | undefined;
   void (async () => {
-    nc = await connectNats(config.NATS_URL, "jpw-producer", log);
+    nc = await connectNats(config.NATS_URL, "jpw-producer", log, {
+      user: config.NATS_USER,
+      pass: config.NATS_PASSWORD,
+    });
     connected = connectionState(nc);
     const kv = await new Kvm(nc).open(operationsBucket, { allow_direct: true });
     inbox = new ReplyInbox(nc, log);

@@ -10,6 +10,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { operationRoute } from "../reader/operations.ts";
 import { router } from "../shared/http.ts";
+import { writeReplyPrefix } from "../shared/nats.ts";
 import { isoTimestampFormat } from "../shared/timestamps.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
@@ -21,7 +22,7 @@ const pg = await startPostgres();
 const db = await pg.createDatabase("outcomes");
 await applyStreams(nats.url);
 const sql = postgres(db.url, { max: 2, onnotice: () => {} });
-const nc: NatsConnection = await connect({ servers: nats.url });
+const nc: NatsConnection = await connect({ servers: nats.url, ...nats.auth() });
 const kv: KV = await new Kvm(nc).open("operations");
 const stack: WritePath = await startWritePath({
   natsUrl: nats.url,
@@ -106,7 +107,7 @@ users(
     const body = someone();
     const first = await postJson(api, "/api/users", body, key);
     // A fresh Nats-Msg-Id is what JetStream sees once its 2-minute window has passed.
-    const inbox = createInbox();
+    const inbox = createInbox(writeReplyPrefix);
     const sub = nc.subscribe(inbox, { max: 1 });
     const giveUp = setTimeout(() => sub.unsubscribe(), 10_000);
     const h = headers();

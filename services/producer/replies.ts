@@ -1,10 +1,12 @@
-// One reply subscription per process. Each write gets its own subject under the process's inbox
-// prefix (`_INBOX.<nuid>.<n>`), named in the command's Reply-To header; the consumer publishes the
+// One reply subscription per process. Each write gets its own subject under the process's reply
+// prefix (`_JPW_REPLY.<nuid>.<n>`: the one namespace the consumer may publish replies to, apart from
+// every client's `_INBOX` API replies), named in the command's Reply-To header; the consumer publishes the
 // outcome there after the commit. A subscription per request would cost two extra protocol messages
 // and a server-side interest change for every write.
 import { createInbox, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { type } from "arktype";
 import type { Logger } from "../shared/log.ts";
+import { writeReplyPrefix } from "../shared/nats.ts";
 import { WriteReply } from "../shared/outcomes.ts";
 
 export interface PendingReply {
@@ -15,7 +17,7 @@ export interface PendingReply {
 }
 
 export class ReplyInbox {
-  readonly prefix = createInbox();
+  readonly prefix = createInbox(writeReplyPrefix);
   private readonly waiting = new Map<string, (reply: WriteReply) => void>();
   private readonly sub: Subscription;
   private next = 0;

@@ -13,8 +13,9 @@ import { Registry } from "../shared/metrics.ts";
 import { requireJetStream } from "../shared/nats.ts";
 import { openApiRoute } from "../shared/openapi.ts";
 import { operationsBucket } from "../shared/operations.ts";
+import { servedElsewhere } from "../shared/public-routes.ts";
 import { Cache, type CacheHooks } from "./cache.ts";
-import { InvalidationFeed } from "./feed.ts";
+import { type FeedOptions, InvalidationFeed } from "./feed.ts";
 import { type Invalidator, startInvalidator } from "./invalidator.ts";
 import { KeySpace } from "./keys.ts";
 import { operationRoute } from "./operations.ts";
@@ -37,6 +38,8 @@ export interface ReaderDeps {
   producerUrl?: string;
   consumerUrl?: string;
   debeziumHealthUrl?: string;
+  /** GET /api/events: clients at once (one more is a 503) and keep-alive interval. */
+  sse?: FeedOptions;
   hooks?: CacheHooks;
   /** false: serve reads only (tests of the read path that drive invalidation themselves). */
   invalidate?: boolean;
@@ -76,7 +79,8 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
     },
   });
   const store = new Store(d.sql);
-  const feed = new InvalidationFeed();
+  const feed = new InvalidationFeed(d.sse);
+  metrics.gauge("reader_sse_clients", "Open event streams (GET /api/events)", () => feed.size);
   let jsm: JetStreamManager | undefined;
   const getJsm = async () => {
     jsm ??= await jetstreamManager(d.nc, { timeout: 2000 });
@@ -135,7 +139,7 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
       ...opsRoutes("reader", checks, metrics),
       ...readRoutes({ cache, store, outcomes: cacheOutcomes }),
       ["GET", "/api/operations/:id", operations],
-      ["GET", "/api/events", () => feed.response()],
+      ["GET", "/api/events", (req) => feed.response(req)],
       ["GET", "/api/openapi.json", openApiRoute],
       [
         "GET",
@@ -155,6 +159,7 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
       ],
     ],
     (err, req) => d.log.error("request failed", { error: err, method: req.method, url: req.url }),
+    servedElsewhere("reader"),
   );
   return {
     handler,

@@ -1,11 +1,11 @@
 // The reader's environment. Defaults point at the local stack (ops/lib/stack-config.ts).
 import { type } from "arktype";
 import { cdcConsumer, cdcStream, debeziumHealthUrl } from "../shared/cdc.ts";
-import { logLevel, port, positiveInt } from "../shared/config.ts";
+import { logLevel, natsEnv, port, positiveInt } from "../shared/config.ts";
 
 export const ReaderEnv = type({
   "+": "delete",
-  NATS_URL: "string = 'nats://127.0.0.1:14222'",
+  ...natsEnv("reader"),
   DATABASE_URL: "string = 'postgres://jpw_reader@127.0.0.1:15432/jpw'",
   REDIS_URL: "string = 'redis://127.0.0.1:16379'",
   PORT: port(13002),
@@ -20,6 +20,10 @@ export const ReaderEnv = type({
   /** Redelivery delay of an invalidation Redis could not apply. */
   INVALIDATION_RETRY_MS: positiveInt(1000),
   PG_POOL_MAX: positiveInt(10),
+  /** Event-stream clients (GET /api/events) at once; one more is answered 503 + Retry-After. */
+  SSE_MAX_CLIENTS: positiveInt(100),
+  /** A keep-alive line to each event-stream client this often; also how soon a departed one is released. */
+  SSE_KEEPALIVE_MS: positiveInt(5000),
   CDC_STREAM: type("string").default(cdcStream),
   CDC_CONSUMER: type("string").default(cdcConsumer),
   PRODUCER_URL: "string = 'http://127.0.0.1:13001'",

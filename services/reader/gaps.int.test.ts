@@ -28,7 +28,12 @@ const redisServer = await startRedis({ own: true });
 const db = await pg.createDatabase("gaps");
 const sql = postgres(db.url, { max: 2, onnotice: () => {} });
 const redis = connectRedis(redisServer.url, { commandTimeoutMs: 500 });
-const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+const nc = await connect({
+  servers: nats.url,
+  ...nats.auth(),
+  maxReconnectAttempts: -1,
+  reconnectTimeWait: 200,
+});
 const js = jetstream(nc);
 const readerSql = postgres(db.urlAs("jpw_reader"), { max: 2, onnotice: () => {} });
 const reader = await createReader({

@@ -22,7 +22,10 @@ await runService("reader", async () => {
     connection: { application_name: "jpw-reader" },
   });
   const redis = connectRedis(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, log });
-  const nc = await connectNats(config.NATS_URL, "jpw-reader", log);
+  const nc = await connectNats(config.NATS_URL, "jpw-reader", log, {
+    user: config.NATS_USER,
+    pass: config.NATS_PASSWORD,
+  });
   const none = (url: string) => (url === "none" ? undefined : url);
   const reader = await createReader({
     sql,
@@ -37,6 +40,7 @@ await runService("reader", async () => {
     producerUrl: none(config.PRODUCER_URL),
     consumerUrl: none(config.CONSUMER_URL),
     debeziumHealthUrl: none(config.DEBEZIUM_HEALTH_URL),
+    sse: { maxClients: config.SSE_MAX_CLIENTS, keepAliveMs: config.SSE_KEEPALIVE_MS },
   });
   const server = await serve(reader.handler, { port: config.PORT, hostname: config.HOST });
   log.info("listening", { url: server.url, runtime });

@@ -24,3 +24,21 @@ export const nonNegativeInt = (fallback: number) =>
 export const positiveInt = (fallback: number) =>
   type("string.integer.parse").to("number.integer >= 1").default(String(fallback));
 export const logLevel = "'debug' | 'info' | 'warn' | 'error' = 'info'" as const;
+
+/**
+ * NATS_URL, NATS_USER and NATS_PASSWORD of a service. nats.js ignores credentials inside a URL, so a
+ * URL that carries some is refused at start rather than silently connecting without them (and the
+ * URL, printed in logs and readiness, never holds a secret).
+ */
+export const natsEnv = (user: string) => ({
+  NATS_URL: type("string")
+    .narrow(
+      (url, ctx) =>
+        !/^[a-z]+:\/\/[^/@]*@/i.test(url) ||
+        ctx.mustBe("a URL without credentials (give them in NATS_USER and NATS_PASSWORD)"),
+    )
+    .default("nats://127.0.0.1:14222"),
+  NATS_USER: type("string").default(user),
+  /** Empty: connect without credentials (a nats-server without authorization). */
+  NATS_PASSWORD: type("string").default(""),
+});

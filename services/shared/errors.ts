@@ -71,6 +71,17 @@ export class MethodNotAllowedError extends AppError {
   }
 }
 
+/**
+ * 421: the method is allowed on the path, but another service answers it (a request that bypassed
+ * the edge, which routes by method).
+ */
+export class MisdirectedError extends AppError {
+  override name = "MisdirectedError";
+  readonly status = 421;
+  readonly type = "misdirected-request";
+  readonly title = "Misdirected request";
+}
+
 /** 409: the request conflicts with the current state (an email already taken). */
 export class ConflictError extends AppError {
   override name = "ConflictError";

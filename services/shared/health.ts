@@ -2,6 +2,7 @@
 // what to do about it) and /metrics (Prometheus text), the same on every service.
 import { json, type RouteHandler, textResponse } from "./http.ts";
 import type { Registry } from "./metrics.ts";
+import { redactSecrets } from "./redact.ts";
 
 export interface ReadinessCheck {
   name: string;
@@ -22,7 +23,8 @@ async function runCheck(c: ReadinessCheck): Promise<string> {
     ]);
     return "ok";
   } catch (err) {
-    return (err as Error).message || String(err);
+    // /readyz is read by people and by the reader's /api/system: never a password in it.
+    return redactSecrets((err as Error).message || String(err));
   } finally {
     clearTimeout(timer);
   }

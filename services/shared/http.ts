@@ -5,11 +5,13 @@ import {
   AppError,
   type FieldError,
   MethodNotAllowedError,
+  MisdirectedError,
   NotFoundError,
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from "./errors.ts";
+import { redactSecrets } from "./redact.ts";
 
 export type Handler = (req: Request) => Promise<Response> | Response;
 
@@ -62,7 +64,7 @@ export function problemBody(err: unknown, instance?: string): ProblemBody {
       type: `/problems/${err.type}`,
       title: err.title,
       status: err.status,
-      detail: err.message,
+      detail: redactSecrets(err.message),
       ...(instance ? { instance } : {}),
       ...err.extra,
     };
@@ -171,12 +173,26 @@ interface Route {
  * A small router: `/api/users/:id` patterns, 404 and 405 as problems, and every thrown error mapped
  * by `problem()`. A GET route answers HEAD too; OPTIONS on a known path answers 204 with `Allow`
  * and runs no handler. `onError` sees unexpected (non-AppError) errors for logging.
+ *
+ * `elsewhere`: methods other services answer on paths of the same API (public-routes.ts, behind one
+ * edge). They count in `Allow` (OPTIONS, 405), and such a request reaching this service is a 421.
  */
 export function router(
   routes: [method: string, pattern: string, handler: RouteHandler][],
   onError: (err: unknown, req: Request) => void = () => {},
+  elsewhere: readonly (readonly [method: string, pattern: string, service: string])[] = [],
 ): Handler {
-  const table: Route[] = routes.map(([method, pattern, handler]) => ({
+  const misdirected =
+    (method: string, service: string): RouteHandler =>
+    (_req, _params, url) => {
+      throw new MisdirectedError(
+        `${method} ${url.pathname} is answered by the ${service}: send it through the edge`,
+      );
+    };
+  const table: Route[] = [
+    ...routes,
+    ...elsewhere.map(([m, p, service]) => [m, p, misdirected(m, service)] as const),
+  ].map(([method, pattern, handler]) => ({
     method,
     parts: pattern.split("/").filter(Boolean),
     handler,

@@ -1,5 +1,7 @@
 // JSON-lines logging: one object per line with time, level, service and message, plus fields such
 // as operationId. Cheap enough to leave at info in production; debug is for the hot path.
+import { redactSecrets } from "./redact.ts";
+
 export type Level = "debug" | "info" | "warn" | "error";
 const rank: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -41,7 +43,8 @@ export function createLogger(
 function errorsAsText(_key: string, value: unknown): unknown {
   if (value instanceof Error) {
     const cause = value.cause instanceof Error ? `; cause: ${value.cause.message}` : "";
-    return `${value.name}: ${value.message}${cause}`;
+    // A driver's message may quote the URL it was given, password included.
+    return redactSecrets(`${value.name}: ${value.message}${cause}`);
   }
   if (typeof value === "bigint") return value.toString();
   return value;

@@ -1,13 +1,46 @@
-// NATS connection defaults for long-running services, and the start-up check that the JetStream
-// objects a service uses exist. Services never create streams: streams.yaml and the reconciler do.
+// NATS connection defaults for long-running services, the subjects that keep one user's replies
+// away from another's, and the start-up check that the JetStream objects a service uses exist.
+// Services never create streams: streams.yaml and the reconciler do.
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "./log.ts";
 
-export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
+/**
+ * Where the producer's write replies go (`_JPW_REPLY.<nuid>.<n>`): a namespace of its own, apart
+ * from the `_INBOX` replies of JetStream API calls, so the consumer may publish there and nowhere
+ * else (services/infra/nats-auth.ts), and answers a command's Reply-To only when it lies inside.
+ */
+export const writeReplyPrefix = "_JPW_REPLY";
+
+/** A subject under the write-reply prefix, with no wildcard or empty token: one the consumer may answer. */
+export function isWriteReply(subject: string): boolean {
+  return /^_JPW_REPLY(\.[^\s*>.]+)+$/.test(subject);
+}
+
+/**
+ * Each NATS user's own inbox prefix (`_INBOX_producer`, ...): its JetStream API replies, PubAcks and
+ * pulled messages arrive there, and its permissions let it subscribe there only, so no user can
+ * read another's replies.
+ */
+export const inboxPrefixOf = (user: string) => `_INBOX_${user}`;
+
+export interface NatsAuth {
+  user: string;
+  /** Empty: connect without credentials (a server without authorization). */
+  pass: string;
+}
+
+export async function connectNats(
+  url: string,
+  name: string,
+  log: Logger,
+  auth?: NatsAuth,
+): Promise<NatsConnection> {
   const nc = await connect({
     servers: url,
     name,
+    // nats.js ignores credentials inside URLs: they come from NATS_USER and NATS_PASSWORD.
+    ...(auth?.pass ? { user: auth.user, pass: auth.pass, inboxPrefix: inboxPrefixOf(auth.user) } : {}),
     // The client's defaults give up for good after ~20 s of outage; a service must outlive any.
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
@@ -22,7 +55,10 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
   (async () => {
     for await (const s of nc.status()) {
       if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") {
-        log.warn(`nats ${s.type}`, { server: "server" in s ? s.server : undefined });
+        log.warn(`nats ${s.type}`, {
+          server: "server" in s ? s.server : undefined,
+          ...(s.type === "error" ? { error: s.error.message } : {}),
+        });
       }
     }
   })().catch(() => {});

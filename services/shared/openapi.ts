@@ -1,13 +1,12 @@
 // The published contract of the HTTP API: an OpenAPI 3.1 document, served by the reader at
 // GET /api/openapi.json, linted in the test gate and fuzzed against the running system. Request
-// bodies and the operation record are derived from the arktype types the services parse with, so
-// the document cannot drift from the validation; only what has no type is written here: bodies
-// Postgres builds (users, orders, pages), problem objects, headers and the money grammar.
+// bodies are derived from the arktype types the services parse with, so the document cannot drift
+// from the validation; only what has no type is written here: bodies Postgres builds (users,
+// orders, pages), the operation view, problem objects, headers and the money grammar.
 import { readFileSync } from "node:fs";
 import type { JsonSchema, Type } from "arktype";
 import { cursorPattern, defaultLimit, maxLimit, timestampPattern } from "../reader/cursor.ts";
 import { textResponse } from "./http.ts";
-import { OperationRecord } from "./operations.ts";
 import { maxBodyBytes, OrderInput, UserInput } from "./writes.ts";
 
 type Schema = Record<string, unknown>;
@@ -87,14 +86,14 @@ export function inputSchema(t: Type): Schema {
   return root.toJsonSchema({
     dialect: null,
     fallback: {
+      // A narrowed value (text without NUL or lone surrogates, an order whose total is the items'
+      // sum) has no JSON Schema spelling: the base schema documents it, the server's 400 the rest.
+      predicate: ({ base }) => base,
       // A morph's input is what the wire carries. A string → string morph here is a trim.
       morph: ({ base, out }) =>
         (base as Schema).type === "string" && (out as Schema | null)?.type === "string"
           ? trimmedString(out as JsonSchema.String)
           : base,
-      // A narrowed string (no NUL, no lone surrogate: writes.ts) has no JSON Schema form: the
-      // wire carries a string, and the API answers 400 with the field for what the predicate refuses.
-      predicate: ({ base }) => base,
     },
   }) as Schema;
 }
@@ -169,7 +168,21 @@ const schemas: Record<string, Schema> = {
   },
   UserPage: page("User"),
   OrderPage: page("Order"),
-  OperationRecord: inputSchema(OperationRecord),
+  // outcome-http.ts operationView: committed comes from the row, the rest from the operations bucket.
+  Operation: {
+    type: "object",
+    required: ["operationId", "table", "status", "httpStatus", "updatedAt"],
+    properties: {
+      operationId: uuid,
+      table: { enum: ["users", "orders"] },
+      status: { enum: ["accepted", "committed", "rejected", "failed"] },
+      httpStatus: { type: "integer", minimum: 200, maximum: 599 },
+      result: { anyOf: [ref("User"), ref("Order")], description: "The committed row." },
+      error: { ...ref("Problem"), description: "Why it was rejected or failed." },
+      // The row's createdAt for a commit (microseconds); a record's time otherwise (milliseconds).
+      updatedAt: { type: "string", format: "date-time" },
+    },
+  },
   Problem: {
     type: "object",
     description: "RFC 9457 problem details.",
@@ -454,7 +467,7 @@ const paths = {
       summary: "The outcome of a write, kept about 24 hours",
       parameters: [idParam("The write's operationId (its Idempotency-Key).")],
       responses: {
-        "200": { description: "The recorded outcome.", content: json(ref("OperationRecord")) },
+        "200": { description: "The recorded outcome.", content: json(ref("Operation")) },
         "400": read400,
         "404": problem(404, ["operation-not-found"]),
       },

@@ -213,6 +213,8 @@ async function handleNode(
   }
   res.writeHead(response.status, out);
   if (!response.body || req.method === "HEAD") {
+    // A stream that is not sent must still end: its source may hold resources (an event feed client).
+    void response.body?.cancel().catch(() => {});
     res.end();
     return;
   }

@@ -27,8 +27,11 @@ export function isInstant(s: string): boolean {
     number,
     number,
   ];
-  if (y < 1000) return false;
-  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, sec));
+  if (y < 1) return false;
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0-99 as 1900-1999.
+  const t = new Date(0);
+  t.setUTCFullYear(y, mo - 1, d);
+  t.setUTCHours(h, mi, sec);
   return (
     t.getUTCMonth() === mo - 1 &&
     t.getUTCDate() === d &&

@@ -5,6 +5,7 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { debeziumReady, prepareDebeziumRun } from "../infra/debezium.ts";
 import { DeadlineError, until } from "../infra/until.ts";
+import { natsAuthFor } from "./nats.ts";
 import { freePort } from "./ports.ts";
 import type { TestDatabase } from "./postgres.ts";
 import { makeTempDir, NotReadyError, removeTempDir, ServerProcess } from "./process.ts";
@@ -44,7 +45,12 @@ export async function startDebezium(o: StartDebeziumOptions): Promise<DebeziumSe
   const runDir = makeTempDir("debezium");
   const timeoutMs = o.timeoutMs ?? 120_000;
   const sql = postgres(o.db.url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
-  const nc = await connect({ servers: o.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  const nc = await connect({
+    servers: o.natsUrl,
+    ...natsAuthFor(o.natsUrl),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 200,
+  });
   let proc: ServerProcess | undefined;
   let lastStartMs = 0;
   let healthUrl = "";
@@ -53,6 +59,8 @@ export async function startDebezium(o: StartDebeziumOptions): Promise<DebeziumSe
     const run = prepareDebeziumRun({
       runDir,
       natsUrl: o.natsUrl,
+      natsUser: "debezium",
+      natsPassword: natsAuthFor(o.natsUrl, "debezium").pass,
       databaseUrl: o.db.urlAs("jpw_cdc"),
       slot,
       httpPort: await freePort(),

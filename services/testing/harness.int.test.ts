@@ -10,6 +10,7 @@ import { startNats } from "./nats.ts";
 import { startPostgres } from "./postgres.ts";
 import { ServerProcess, waitReady } from "./process.ts";
 import { ping, startRedis } from "./redis.ts";
+import { testSecrets } from "./secrets.ts";
 
 const isAlive = (pid: number | undefined) => {
   if (!pid) return false;
@@ -25,7 +26,7 @@ const nats = suite("startNats");
 
 nats("gives a JetStream-enabled server a client can reach, with fsync on every write", async () => {
   await using server = await startNats({ own: true });
-  const nc = await connect({ servers: server.url });
+  const nc = await connect({ servers: server.url, ...server.auth() });
   const jsm = await jetstreamManager(nc);
   const info = await jsm.getAccountInfo();
   assert.ok((info.api.level ?? 0) >= 2, "nats-server 2.12+ (API level 2+)");
@@ -45,7 +46,7 @@ nats("two servers run side by side on their own ports", async () => {
 nats("restart keeps the port and the stored messages", async () => {
   await using server = await startNats({ own: true });
   const url = server.url;
-  let nc = await connect({ servers: url });
+  let nc = await connect({ servers: url, ...server.auth() });
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: "KEEP", subjects: ["keep.>"] });
   await nc.publish("keep.a", "x");
@@ -53,7 +54,7 @@ nats("restart keeps the port and the stored messages", async () => {
   await nc.close();
   await server.restart();
   assert.is(server.url, url);
-  nc = await connect({ servers: server.url });
+  nc = await connect({ servers: server.url, ...server.auth() });
   const info = await (await jetstreamManager(nc)).streams.info("KEEP");
   assert.is(info.state.messages, 1);
   await nc.close();
@@ -142,7 +143,9 @@ pg(
   "DATABASE_URL makes it reuse a running server: fresh migrated databases on it, nothing left behind",
   async () => {
     await using real = await startPostgres({ own: true });
+    // The superuser comes in the URL; the services' roles from the stack's secrets folder.
     process.env.DATABASE_URL = real.url;
+    process.env.JPW_SECRETS_DIR = testSecrets().dir;
     try {
       const reused = await startPostgres();
       assert.ok(reused.reused);
@@ -151,6 +154,9 @@ pg(
       const [row] = await sql`select count(*)::int as n from schema_migrations`;
       assert.ok(row!.n >= 1, "the database is migrated");
       await sql.end();
+      const reader = postgres(db.urlAs("jpw_reader"), { max: 1, onnotice: () => {} });
+      assert.is((await reader`select count(*)::int as n from users`)[0]!.n, 0, "the reader's role logs in");
+      await reader.end();
       await db.drop();
       await reused[Symbol.asyncDispose]();
       const admin = postgres(real.url, { max: 1, onnotice: () => {} });
@@ -164,6 +170,7 @@ pg(
       );
     } finally {
       delete process.env.DATABASE_URL;
+      delete process.env.JPW_SECRETS_DIR;
     }
   },
 );
@@ -195,7 +202,8 @@ redis("REDIS_URL makes it reuse a running server, on a database index of its own
     await using reused = await startRedis();
     assert.ok(reused.reused);
     assert.is(reused.port, real.port);
-    assert.match(reused.url, /^redis:\/\/127\.0\.0\.1:\d+\/([1-9]|1[0-5])$/);
+    // As admin, as given (REDIS_URL carries the password).
+    assert.match(reused.url, /^redis:\/\/admin:[\w-]+@127\.0\.0\.1:\d+\/([1-9]|1[0-5])$/);
   } finally {
     delete process.env.REDIS_URL;
   }

@@ -1,14 +1,35 @@
-// An ephemeral nats-server per test file: JetStream on a temp store, the same settings as the local
-// stack, a free port chosen by the server itself (reported through its ports file).
+// An ephemeral nats-server per test file: JetStream on a temp store, the same settings and the same
+// users and permissions as the local stack (services/infra/nats-auth.ts), a free port chosen by the
+// server itself (reported through its ports file).
+
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node";
+import { natsAuthorizationFor } from "../infra/nats-auth.ts";
+import type { NatsUser } from "../infra/secrets.ts";
 import { natsConfig } from "../infra/server-config.ts";
 import { tools } from "../infra/tools.ts";
+import { inboxPrefixOf } from "../shared/nats.ts";
 import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.ts";
+import { reusedSecrets, splitCredentials, testSecrets } from "./secrets.ts";
+
+export interface NatsCredentials {
+  user: string;
+  pass: string;
+}
 
 export interface NatsServer extends AsyncDisposable {
+  /** The client URL, without credentials (nats.js ignores them in URLs). */
   url: string;
   monitorUrl: string;
+  /** A user's credentials (admin by default), for `connect({ servers: url, ...auth(user) })`. */
+  auth(user?: NatsUser): NatsCredentials;
+  /** A connection as `user` (admin by default) with that user's own inbox prefix. */
+  connect(user?: NatsUser, opts?: ConnectionOptions): Promise<NatsConnection>;
+  /** NATS_URL, NATS_USER and NATS_PASSWORD of a service that connects as `user`. */
+  env(user: Exclude<NatsUser, "admin">): Record<string, string>;
+  /** Lines the server logged about permission violations (a denied publish or subscribe). */
+  violations(): string[];
   /** True when NATS_URL pointed at a server we did not start (stop and restart are then refused). */
   reused: boolean;
   pid: number | undefined;
@@ -18,6 +39,19 @@ export interface NatsServer extends AsyncDisposable {
   /** SIGKILL, as a crash. Call start() to bring it back. */
   kill(): Promise<void>;
   start(): Promise<void>;
+}
+
+/**
+ * Credentials of every server this process started or was given, by client URL: harness helpers
+ * that take a bare `natsUrl` (applyStreams, startWritePath, startDebezium) find them here.
+ */
+const known = new Map<string, (user?: NatsUser) => NatsCredentials>();
+
+/** The credentials of `user` on the server at `url` (one this test process started or reuses). */
+export function natsAuthFor(url: string, user: NatsUser = "admin"): NatsCredentials {
+  const auth = known.get(url);
+  if (!auth) throw new Error(`no nats-server at ${url} was started or reused by this test process`);
+  return auth(user);
 }
 
 export interface StartNatsOptions {
@@ -30,16 +64,27 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
   if (given && !opts.own) return reusedServer(given);
 
   const bin = tools.natsServer();
+  const passwords = testSecrets().nats;
+  const authorization = natsAuthorizationFor(passwords);
   const dir = makeTempDir("nats");
   const storeDir = join(dir, "jetstream");
   let port = -1;
   let httpPort = -1;
   let proc: ServerProcess | undefined;
+  const logged: string[] = [];
 
   const boot = async () => {
     const conf = join(dir, "nats.conf");
-    writeFileSync(conf, natsConfig({ port, httpPort, storeDir, portsFileDir: dir, serverName: "jpw-test" }));
-    const p = new ServerProcess({ name: "nats", cmd: bin, args: ["-c", conf] });
+    writeFileSync(
+      conf,
+      natsConfig({ port, httpPort, storeDir, portsFileDir: dir, serverName: "jpw-test", authorization }),
+    );
+    const p = new ServerProcess({
+      name: "nats",
+      cmd: bin,
+      args: ["-c", conf],
+      onLine: (l) => /Violation/.test(l) && logged.push(l),
+    });
     proc = p;
     await waitReady(p, "nats-server", async () => {
       const ports = readPorts(dir, p.pid);
@@ -52,6 +97,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
   };
   await boot();
 
+  const auth = (user: NatsUser = "admin") => ({ user, pass: passwords[user] });
   const server: NatsServer = {
     get url() {
       return `nats://127.0.0.1:${port}`;
@@ -59,6 +105,11 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     get monitorUrl() {
       return `http://127.0.0.1:${httpPort}`;
     },
+    auth,
+    connect: (user, opts) => connectAs(server.url, auth(user), opts),
+    env: (user) => ({ NATS_URL: server.url, NATS_USER: user, NATS_PASSWORD: passwords[user] }),
+    // Every process of this server (restarts included) logs into the ServerProcess it runs in.
+    violations: () => [...logged],
     get pid() {
       return proc?.pid;
     },
@@ -80,6 +131,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
       removeTempDir(dir);
     },
   };
+  known.set(server.url, auth);
   return server;
 }
 
@@ -93,15 +145,36 @@ function readPorts(dir: string, pid: number | undefined): { client: number; moni
   return { client: port(ports.nats[0]), monitoring: port(ports.monitoring[0]) };
 }
 
-function reusedServer(url: string): NatsServer {
+/** A connection with what a test wants: the user's credentials and its own inbox prefix. */
+function connectAs(
+  url: string,
+  auth: NatsCredentials,
+  opts: ConnectionOptions = {},
+): Promise<NatsConnection> {
+  return connect({ servers: url, ...auth, inboxPrefix: inboxPrefixOf(auth.user), ...opts });
+}
+
+/**
+ * A server given by NATS_URL: its admin credentials come in the URL (nats://admin:<pw>@host:port,
+ * as `just status` prints it), the services' from that stack's secrets folder (secrets.ts).
+ */
+function reusedServer(given: string): NatsServer {
+  const { url, user = "admin", pass = "" } = splitCredentials(given);
   const refuse = async () => {
     throw new Error(
       `cannot stop or restart the nats-server at NATS_URL=${url}: unset NATS_URL to let the test start its own`,
     );
   };
+  const auth = (u: NatsUser = "admin") =>
+    u === user ? { user, pass } : { user: u, pass: reusedSecrets("NATS_URL").nats[u] };
+  known.set(url, auth);
   return {
     url,
     monitorUrl: process.env.NATS_MONITOR_URL ?? "",
+    auth,
+    connect: (u, opts) => connectAs(url, auth(u), opts),
+    env: (u) => ({ NATS_URL: url, NATS_USER: u, NATS_PASSWORD: auth(u).pass }),
+    violations: () => [],
     reused: true,
     pid: undefined,
     start: refuse,

@@ -1,20 +1,25 @@
 // An ephemeral PostgreSQL cluster per test file: initdb in a temp folder as the `postgres` user,
-// wal_level=logical (Debezium), a migrated template database, and a fresh copy of it per suite.
+// wal_level=logical (Debezium), the same authentication as the local stack (postgres-auth.ts: SCRAM
+// passwords over TCP, generated per test process), a migrated template database, and a fresh copy
+// of it per suite.
 import { join } from "node:path";
 import postgres from "postgres";
 import { migrate } from "../infra/migrate.ts";
+import { adminOverSocket, postgresUrl, setRolePasswords, writePostgresAuth } from "../infra/postgres-auth.ts";
 import { run } from "../infra/proc.ts";
+import type { PostgresRole } from "../infra/secrets.ts";
 import { initdbArgs, postgresArgs, postgresOwner } from "../infra/server-config.ts";
 import { tools } from "../infra/tools.ts";
 import { onFreePort } from "./ports.ts";
 import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.ts";
+import { reusedSecrets, testSecrets } from "./secrets.ts";
 
 export interface TestDatabase extends AsyncDisposable {
   name: string;
-  /** Superuser URL of this database. */
+  /** Superuser URL of this database (password inside). */
   url: string;
-  /** The same database as another role (jpw_writer, jpw_reader, jpw_cdc). */
-  urlAs(role: string): string;
+  /** The same database as a service's role (jpw_writer, jpw_reader, jpw_cdc, ...), password inside. */
+  urlAs(role: PostgresRole | (string & {})): string;
   drop(): Promise<void>;
 }
 
@@ -37,6 +42,21 @@ export interface PostgresServer extends AsyncDisposable {
 const template = "jpw_template";
 let counter = 0;
 
+/**
+ * The roles' passwords of every server this process started or reuses, by host:port: harness
+ * helpers given only a URL (startWritePath gives the producer its own role) find them here.
+ */
+const known = new Map<string, () => Record<PostgresRole, string>>();
+const serverKey = (url: string) => new URL(url).host;
+
+/** The password of `role` on the Postgres server `url` points at (one this process started or reuses). */
+export function postgresPasswordFor(url: string, role: PostgresRole): string {
+  const passwords = known.get(serverKey(url));
+  if (!passwords)
+    throw new Error(`no Postgres at ${serverKey(url)} was started or reused by this test process`);
+  return passwords()[role];
+}
+
 export interface StartPostgresOptions {
   /** Ignore DATABASE_URL and start our own cluster (tests that stop or kill it). */
   own?: boolean;
@@ -52,9 +72,19 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   if (given && !opts.own) return reusedServer(given);
 
   const owner = postgresOwner();
+  const passwords = testSecrets().postgres;
   const dir = makeTempDir("pg", owner);
   const dataDir = join(dir, "data");
   await run(tools.postgres("initdb"), initdbArgs(dataDir), { prefix: false, ...owner });
+  writePostgresAuth(dataDir, owner);
+  const adminUrl = (on: number, db = "postgres") =>
+    postgresUrl({
+      host: "127.0.0.1",
+      port: on,
+      database: db,
+      role: "postgres",
+      password: passwords.postgres,
+    });
 
   let port = 0;
   let proc: ServerProcess | undefined;
@@ -67,10 +97,15 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       args: postgresArgs({ dataDir, port, socketDir: dir, ephemeral: !opts.durable }),
       owner,
     });
-    await waitReady(proc, "postgres", () => canConnect(adminUrl(on)));
+    await waitReady(proc, "postgres", () => canConnect(() => adminOverSocket(dir, on)));
   };
   await onFreePort(boot);
+  known.set(`127.0.0.1:${port}`, () => passwords);
+  // The superuser's password first (over the socket), then the template's migrations create the
+  // services' roles, which get theirs.
+  await withSql(adminOverSocket(dir, port), (sql) => setRolePasswords(sql, { postgres: passwords.postgres }));
   await createTemplate(adminUrl(port));
+  await withSql(adminOverSocket(dir, port), (sql) => setRolePasswords(sql, passwords));
 
   return {
     host: "127.0.0.1",
@@ -85,7 +120,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     },
     reused: false,
     createDatabase: (prefix, o) =>
-      createDatabase(adminUrl(port), prefix, o?.migrated === false ? "template0" : template),
+      createDatabase(adminUrl(port), passwords, prefix, o?.migrated === false ? "template0" : template),
     start: () => boot(port),
     // SIGINT is Postgres's "fast" shutdown: abort transactions, close connections, checkpoint.
     stop: async () => {
@@ -106,24 +141,26 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   };
 }
 
-const adminUrl = (port: number, db = "postgres") => `postgres://postgres@127.0.0.1:${port}/${db}`;
-
-async function canConnect(url: string): Promise<boolean> {
-  const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+async function withSql<T>(sql: postgres.Sql, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
   try {
-    await sql`select 1`;
-    return true;
+    return await fn(sql);
   } finally {
     await sql.end({ timeout: 1 });
   }
 }
 
-function withDatabase(url: string, db: string, user?: string): string {
+const canConnect = (open: () => postgres.Sql) =>
+  withSql(open(), async (sql) => {
+    await sql`select 1`;
+    return true;
+  });
+
+function withDatabase(url: string, db: string, user?: string, password?: string): string {
   const u = new URL(url);
   u.pathname = `/${db}`;
   if (user) {
     u.username = user;
-    u.password = "";
+    u.password = password ? encodeURIComponent(password) : "";
   }
   return u.toString();
 }
@@ -144,7 +181,12 @@ async function createTemplate(url: string, name = template): Promise<void> {
   }
 }
 
-async function createDatabase(url: string, prefix = "test", from = template): Promise<TestDatabase> {
+async function createDatabase(
+  url: string,
+  passwords: Record<PostgresRole, string>,
+  prefix = "test",
+  from = template,
+): Promise<TestDatabase> {
   const name = `${prefix}_${process.pid}_${++counter}`.replace(/[^a-z0-9_]/gi, "_").toLowerCase();
   const admin = postgres(url, { max: 1, onnotice: () => {} });
   try {
@@ -168,13 +210,19 @@ async function createDatabase(url: string, prefix = "test", from = template): Pr
   return {
     name,
     url: dbUrl,
-    urlAs: (role) => withDatabase(url, name, role),
+    urlAs: (role) => withDatabase(url, name, role, passwords[role as PostgresRole]),
     drop,
     [Symbol.asyncDispose]: drop,
   };
 }
 
+/**
+ * A server given by DATABASE_URL: a superuser URL with its password (as `just status` prints it);
+ * the services' roles log in with that stack's passwords (secrets.ts), which this never changes.
+ */
 function reusedServer(given: string): PostgresServer {
+  const passwords = () => reusedSecrets("DATABASE_URL").postgres;
+  known.set(serverKey(given), passwords);
   const refuse = async () => {
     throw new Error(
       `cannot stop the Postgres at DATABASE_URL=${given}: unset DATABASE_URL to let the test start its own`,
@@ -191,10 +239,10 @@ function reusedServer(given: string): PostgresServer {
     reused: true,
     pid: undefined,
     createDatabase: async (prefix, o) => {
-      if (o?.migrated === false) return createDatabase(given, prefix, "template0");
+      if (o?.migrated === false) return createDatabase(given, passwords(), prefix, "template0");
       made ??= createTemplate(given, name);
       await made;
-      return createDatabase(given, prefix, name);
+      return createDatabase(given, passwords(), prefix, name);
     },
     start: refuse,
     stop: refuse,

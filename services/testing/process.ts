@@ -44,6 +44,8 @@ export interface SpawnSpec {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   owner?: Owner | undefined;
+  /** Sees every line the process prints (the log keeps only the last 400). */
+  onLine?: (line: string) => void;
 }
 
 export class ServerProcess {
@@ -60,6 +62,7 @@ export class ServerProcess {
     });
     live.add(this);
     const keep = (line: string) => {
+      spec.onLine?.(line);
       this.log.push(line);
       if (this.log.length > 400) this.log.shift();
       if (process.env.JPW_SERVER_LOGS) console.error(`[${spec.name}] ${line}`);

@@ -1,14 +1,18 @@
 // Gives a test's nats-server every object of streams.yaml, through the real reconciler.
 import { connect } from "@nats-io/transport-node";
 import { applyStreamsFile } from "../infra/reconcile/apply.ts";
+import { natsAuthFor } from "./nats.ts";
 
-/** `env` adds to the process environment for the file's ${NAME:-default} values (tiny limits). */
+/**
+ * As the admin user of a server this test process started (or reuses). `env` adds to the process
+ * environment for the file's ${NAME:-default} values (tiny limits).
+ */
 export async function applyStreams(
   natsUrl: string,
   file?: string,
   env?: Record<string, string>,
 ): Promise<void> {
-  const nc = await connect({ servers: natsUrl });
+  const nc = await connect({ servers: natsUrl, ...natsAuthFor(natsUrl) });
   try {
     await applyStreamsFile(nc, file, env ? { env: { ...process.env, ...env } } : {});
   } finally {

@@ -6,8 +6,9 @@ import { type DebeziumServer, startDebezium } from "./debezium.ts";
 import { type Edge, startEdge } from "./edge.ts";
 import { type NatsServer, startNats } from "./nats.ts";
 import { type PostgresServer, startPostgres, type TestDatabase } from "./postgres.ts";
+import { startReader } from "./reader.ts";
 import { type RedisServer, startRedis } from "./redis.ts";
-import { type RunningService, type Runtime, startService } from "./service.ts";
+import type { RunningService, Runtime } from "./service.ts";
 import { applyStreams } from "./streams.ts";
 import { startWritePath } from "./write-path.ts";
 
@@ -73,14 +74,12 @@ export async function startSystem(o: StartSystemOptions = {}): Promise<System> {
     );
     const { consumer, producer } = writePath;
     const reader = track(
-      await startService({
-        entry: "services/reader/main.ts",
-        name: "reader",
+      await startReader({
+        nats,
+        db,
+        redis,
         runtime,
         env: {
-          ...common,
-          DATABASE_URL: db.urlAs("jpw_reader"),
-          REDIS_URL: redis.url,
           PRODUCER_URL: producer.url,
           CONSUMER_URL: consumer.url,
           DEBEZIUM_HEALTH_URL: debezium.healthUrl,

@@ -1,6 +1,10 @@
 // The write path as tests and benchmarks use it: the consumer and the producer as real processes
 // against a test's NATS and database, and a client that speaks to the producer like any other.
+
+import type { PostgresRole } from "../infra/secrets.ts";
 import { until } from "../infra/until.ts";
+import { natsAuthFor } from "./nats.ts";
+import { postgresPasswordFor } from "./postgres.ts";
 import { type RunningService, type Runtime, startService } from "./service.ts";
 
 // Tests of the write path wait with it; it lives with the other infrastructure helpers.
@@ -21,11 +25,16 @@ export async function startWritePath(opts: {
   consumerEnv?: Record<string, string>;
   producerEnv?: Record<string, string>;
 }): Promise<WritePath> {
+  // Each service as its own NATS user, with the permissions it has in every stack.
+  const natsEnv = (user: "consumer" | "producer") => {
+    const { pass } = natsAuthFor(opts.natsUrl, user);
+    return { NATS_URL: opts.natsUrl, NATS_USER: user, NATS_PASSWORD: pass };
+  };
   const consumerSpec = {
     entry: "services/consumer/main.ts",
     name: "consumer",
     runtime: opts.runtime ?? "node",
-    env: { NATS_URL: opts.natsUrl, DATABASE_URL: opts.databaseUrl, ...opts.consumerEnv },
+    env: { ...natsEnv("consumer"), DATABASE_URL: opts.databaseUrl, ...opts.consumerEnv },
   };
   let consumer = await startService(consumerSpec);
   const producer = await startService({
@@ -33,7 +42,7 @@ export async function startWritePath(opts: {
     name: "producer",
     runtime: opts.runtime ?? "node",
     env: {
-      NATS_URL: opts.natsUrl,
+      ...natsEnv("producer"),
       DATABASE_URL: asRole(opts.databaseUrl, "jpw_producer"),
       ...opts.producerEnv,
     },
@@ -57,10 +66,11 @@ export async function startWritePath(opts: {
   };
 }
 
-function asRole(url: string, role: string): string {
+/** The same database as another role, with that role's password (one of the harness's servers). */
+function asRole(url: string, role: PostgresRole): string {
   const u = new URL(url);
   u.username = role;
-  u.password = "";
+  u.password = encodeURIComponent(postgresPasswordFor(url, role));
   return u.toString();
 }
 

@@ -44,13 +44,18 @@ export interface StreamState {
 
 /**
  * Connects with what a short-lived tool wants: fail fast when the server is down, no reconnect
- * loop. `url` may carry credentials (nats://user:pass@host:4222, nats://token@host:4222).
+ * loop. `url` may carry credentials (nats://user:pass@host:4222, nats://token@host:4222); else
+ * `fallback` gives them (the stack's admin user).
  */
-export async function connectTo(url: string): Promise<NatsConnection> {
-  const auth: { user?: string; pass?: string; token?: string } = {};
+export async function connectTo(
+  url: string,
+  fallback?: { user: string; pass: string },
+): Promise<NatsConnection> {
+  const auth: { user?: string; pass?: string; token?: string } = { ...fallback };
   let server = url;
   try {
     const u = new URL(url.includes("://") ? url : `nats://${url}`);
+    if (u.username) for (const k of ["user", "pass"] as const) delete auth[k];
     if (u.username && u.password)
       Object.assign(auth, { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) });
     else if (u.username) auth.token = decodeURIComponent(u.username);

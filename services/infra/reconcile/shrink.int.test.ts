@@ -15,7 +15,7 @@ import type { Shrink } from "./shrink.ts";
 import { refusal, watchMutations } from "./testing.ts";
 
 const nats = await startNats({ own: true });
-const nc = await connect({ servers: nats.url });
+const nc = await connect({ servers: nats.url, ...nats.auth() });
 const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
 

@@ -6,14 +6,20 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { natsAuthFor } from "../../testing/nats.ts";
 import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "../../testing/process.ts";
 import { tools } from "../tools.ts";
 import { DestructiveChangeError } from "./errors.ts";
 
-/** Runs the nats CLI against `url`; resolves with stdout, rejects with its stderr. */
+/**
+ * Runs the nats CLI against `url` as its admin user (credentials through the environment, never on
+ * the command line); resolves with stdout, rejects with its stderr.
+ */
 export function natsCli(url: string, ...args: string[]): Promise<string> {
+  const { user, pass } = natsAuthFor(url);
+  const env = { ...process.env, NATS_USER: user, NATS_PASSWORD: pass };
   return new Promise((resolve, reject) => {
-    execFile(tools.nats(), ["--server", url, "--no-context", ...args], (err, stdout, stderr) => {
+    execFile(tools.nats(), ["--server", url, "--no-context", ...args], { env }, (err, stdout, stderr) => {
       if (err) reject(new Error(`nats ${args.join(" ")} failed: ${stderr || err.message}`, { cause: err }));
       else resolve(stdout);
     });
@@ -29,7 +35,7 @@ const mutating = /^\$JS\.API\.(STREAM\.(CREATE|UPDATE|DELETE)|CONSUMER\.(CREATE|
 export async function watchMutations(
   url: string,
 ): Promise<{ seen(): Promise<string[]>; close(): Promise<void> }> {
-  const nc = await connect({ servers: url });
+  const nc = await connect({ servers: url, ...natsAuthFor(url) });
   const subjects: string[] = [];
   nc.subscribe("$JS.API.>", {
     callback: (_err, msg) => {
@@ -82,7 +88,7 @@ export async function startCustomNats(body: (dir: string) => string): Promise<Cu
 
 /** A connection closed with `await using`. */
 export async function connected(url: string): Promise<NatsConnection & AsyncDisposable> {
-  return (await connect({ servers: url })) as NatsConnection & AsyncDisposable;
+  return (await connect({ servers: url, ...natsAuthFor(url) })) as NatsConnection & AsyncDisposable;
 }
 
 /** The DestructiveChangeError `fn` (an apply without allowDestructive) throws; anything else fails. */

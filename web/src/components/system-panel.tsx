@@ -71,6 +71,19 @@ export function SystemPanel() {
                       <td class="num">{c.redelivered}</td>
                     </tr>
                   )),
+                  ...(st.ephemeral?.count
+                    ? [
+                        <tr key={`${st.name}/ephemeral`}>
+                          <td class="indent">
+                            {st.ephemeral.count} ephemeral consumer{st.ephemeral.count === 1 ? "" : "s"}
+                          </td>
+                          <td />
+                          <td class="num">{st.ephemeral.pending}</td>
+                          <td class="num">{st.ephemeral.ackPending}</td>
+                          <td />
+                        </tr>,
+                      ]
+                    : []),
                 ])}
               </tbody>
             </table>

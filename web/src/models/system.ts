@@ -15,13 +15,17 @@ export interface StreamStats {
   name: string;
   messages: number;
   bytes: number;
+  /** Durable consumers. */
   consumers: ConsumerStats[];
+  /** Ephemeral consumers (watches, CLI sessions), counted rather than listed. */
+  ephemeral?: { count: number; pending: number; ackPending: number };
 }
 
 export interface ServiceState {
   /** Absent for a peer the reader was not told about (`configured: false`). */
   ready?: boolean;
   configured?: boolean;
+  /** Why a peer could not be asked ("unreachable (ECONNREFUSED)", "no answer within 1500 ms"). */
   error?: string;
   checks?: Record<string, string>;
 }
