@@ -96,7 +96,7 @@ fuzz *args:
 verify *args:
     {{tsx}} ops/verify/cli.ts {{args}}
 
-# Run a benchmark against its baseline: `just bench write|read|cdc [--duration 10 ...]`
+# Run a benchmark against its baseline: `just bench system|write|read|cdc [--duration 10 ...]` (system: the whole stack as `just up` runs it, through the edge)
 bench which *args:
     {{tsx}} ops/bench/{{which}}.ts {{args}}
 

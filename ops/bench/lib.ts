@@ -90,20 +90,26 @@ export interface LatencySummary {
   statuses: Record<number, number>;
 }
 
+/** What one sequential client saw: every request's time (ms), in order, and the statuses. */
+export interface SequentialTimes {
+  timesMs: number[];
+  statuses: Record<number, number>;
+}
+
 /**
  * One client, one request at a time, over one keep-alive connection: the latency a lone user sees.
  * Timed with performance.now() around each request (client overhead included, a few tens of µs).
  */
-export async function singleClient(opts: {
+export async function sequentialPosts(opts: {
   url: string;
   path: string;
   count: number;
   body: (i: number) => string;
   headers?: (i: number) => Record<string, string>;
-}): Promise<LatencySummary> {
+}): Promise<SequentialTimes> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const u = new URL(opts.url);
-  const times: number[] = [];
+  const timesMs: number[] = [];
   const statuses: Record<number, number> = {};
   try {
     for (let i = 0; i < opts.count; i++) {
@@ -131,13 +137,21 @@ export async function singleClient(opts: {
         req.on("error", reject);
         req.end(body);
       });
-      times.push(performance.now() - started);
+      timesMs.push(performance.now() - started);
       statuses[status] = (statuses[status] ?? 0) + 1;
     }
   } finally {
     agent.destroy();
   }
-  times.sort((a, b) => a - b);
+  return { timesMs, statuses };
+}
+
+/** Percentiles of what one or more sequential runs saw. */
+export function latencySummary(runs: SequentialTimes[]): LatencySummary {
+  const times = runs.flatMap((r) => r.timesMs).sort((a, b) => a - b);
+  const statuses: Record<number, number> = {};
+  for (const r of runs)
+    for (const [s, n] of Object.entries(r.statuses)) statuses[Number(s)] = (statuses[Number(s)] ?? 0) + n;
   return {
     count: times.length,
     p50Ms: percentile(times, 50),
@@ -146,6 +160,11 @@ export async function singleClient(opts: {
     maxMs: times[times.length - 1] ?? 0,
     statuses,
   };
+}
+
+/** One sequential client (sequentialPosts), summarised. */
+export async function singleClient(opts: Parameters<typeof sequentialPosts>[0]): Promise<LatencySummary> {
+  return latencySummary([await sequentialPosts(opts)]);
 }
 
 /** Nearest-rank percentile of an ascending array. */
@@ -167,6 +186,32 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * CPU seconds of this process's children that have exited and been waited for (wrk runs, once
+ * each ends): how much the load generator cost.
+ */
+export function reapedChildrenCpuSeconds(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[13]) + Number(fields[14])) / clockTicks;
+}
+
+/** The whole machine's CPU seconds so far: busy (everything but idle and iowait) and in total. */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  return { busy: (total - idle) / clockTicks, total: total / clockTicks };
+}
+
+/** The load averages (1, 5, 15 minutes), as `uptime` prints them: how busy the machine was. */
+export function loadAverage(): [number, number, number] {
+  const [a, b, c] = readFileSync("/proc/loadavg", "utf8").split(" ").map(Number);
+  return [a ?? 0, b ?? 0, c ?? 0];
 }
 
 /** The pid and every descendant (a postmaster and its backends). */

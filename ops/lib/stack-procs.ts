@@ -171,8 +171,13 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
       group: "app",
       name,
       port,
-      // JPW_RUNTIME=deno runs the services under Deno.
-      ...serviceCommand(process.env.JPW_RUNTIME === "deno" ? "deno" : "node", entry),
+      // JPW_RUNTIME=deno runs the services under Deno; JPW_NODE_ARGS are extra flags for node
+      // (`just bench system --profile` passes --cpu-prof, which NODE_OPTIONS does not allow).
+      ...serviceCommand(
+        process.env.JPW_RUNTIME === "deno" ? "deno" : "node",
+        entry,
+        (process.env.JPW_NODE_ARGS ?? "").split(" ").filter(Boolean),
+      ),
       cwd: root,
       env: {
         ...process.env,

@@ -1,9 +1,10 @@
 // One table's writer: pulls from its durable consumer (users-writer, orders-writer), applies the
 // commands to Postgres in batches and hands each one its own outcome (settle.ts).
 //
-// Batching is group commit: a message that finds a free slot is applied at once (a lone request
-// pays no batching delay); while `concurrency` statements are in flight, arrivals queue and go
-// together in the next statement, up to `batchSize` rows.
+// Batching is group commit: the messages delivered together (one read from NATS) are applied at
+// once in one statement when a slot is free (a lone request pays no batching delay); while
+// `concurrency` statements are in flight, arrivals queue and go together in the next statement,
+// up to `batchSize` rows.
 //
 // Postgres unreachable pauses pulling (deliveries are not burnt while it is down); other transient
 // failures nak with a growing delay; at the last delivery the command goes to WRITES_DLQ.
@@ -192,7 +193,9 @@ export class TableWriter {
 
   private enqueue(w: Work): void {
     this.queue.push(w);
-    this.pump();
+    // The rest of this read's deliveries join it: they reach us one by one through the consumer's
+    // iterator, so pumping at once would send the first alone in a statement of its own.
+    if (this.queue.length === 1) setImmediate(() => this.pump());
   }
 
   private pump(): void {

@@ -23,6 +23,7 @@ import type { Backlog } from "./backlog.ts";
 import { lookUpUntil, type Originals } from "./outcome.ts";
 import type { ReplyInbox } from "./replies.ts";
 import { parseWriteRequest, type WriteRequest } from "./request.ts";
+import { together } from "./together.ts";
 
 export interface WritePathDeps {
   js: JetStreamClient;
@@ -95,13 +96,15 @@ async function submit(deps: WritePathDeps, w: WriteRequest, deadline: number): P
   let duplicate: boolean;
   try {
     const ack = await deps.backlog.counting(w.table, () =>
-      deps.js.publish(writeSubject(w.table), w.body, {
-        msgID: w.msgId,
-        headers: h,
-        // The deadline bounds the wait for the commit; the PubAck gets at least a second (so a short
-        // WRITE_TIMEOUT_MS, or 0 for "always 202", does not turn a slow ack into a 503).
-        timeout: Math.max(1000, deadline - performance.now()),
-      }),
+      together(() =>
+        deps.js.publish(writeSubject(w.table), w.body, {
+          msgID: w.msgId,
+          headers: h,
+          // The deadline bounds the wait for the commit; the PubAck gets at least a second (so a short
+          // WRITE_TIMEOUT_MS, or 0 for "always 202", does not turn a slow ack into a 503).
+          timeout: Math.max(1000, deadline - performance.now()),
+        }),
+      ),
     );
     duplicate = ack.duplicate;
   } catch (err) {

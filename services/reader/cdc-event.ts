@@ -11,6 +11,7 @@
 // A primary-key UPDATE arrives as d (old id) + c (new id).
 import { type } from "arktype";
 import { cdcHeartbeatPrefix, cdcTablePrefix } from "../shared/cdc.ts";
+import { decoded } from "../shared/decoded.ts";
 import { Uuid as uuid } from "../shared/uuid.ts";
 import { Table } from "../shared/writes.ts";
 import type { Invalidation } from "./keys.ts";
@@ -28,7 +29,7 @@ const Source = type({
   "+": "ignore",
 });
 
-export const ChangeEvent = type({
+export const ChangeEvent = decoded.type({
   op: "'c' | 'u' | 'd' | 'r' | 't' | 'm'",
   "before?": Row,
   "after?": Row,

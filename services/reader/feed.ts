@@ -45,9 +45,12 @@ export class InvalidationFeed {
     return () => this.listeners.delete(fn);
   }
 
-  publish(event: InvalidationEvent): void {
-    for (const fn of this.listeners) fn(event);
-    if (this.clients.size) this.send(`event: invalidation\ndata: ${JSON.stringify(event)}\n\n`);
+  /** Changes applied together go to each client in one chunk (one write, not one per change). */
+  publish(...events: InvalidationEvent[]): void {
+    for (const event of events) for (const fn of this.listeners) fn(event);
+    if (this.clients.size) {
+      this.send(events.map((e) => `event: invalidation\ndata: ${JSON.stringify(e)}\n\n`).join(""));
+    }
   }
 
   private send(text: string): void {

@@ -30,11 +30,11 @@ import type {
 import type { InvalidationEvent } from "../shared/invalidation.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Registry } from "../shared/metrics.ts";
-import { tables } from "../shared/writes.ts";
+import { type Table, tables } from "../shared/writes.ts";
 import type { Cache, CdcPosition } from "./cache.ts";
 import { parseChange } from "./cdc-event.ts";
 import type { InvalidationFeed } from "./feed.ts";
-import { type Invalidation, planInvalidation } from "./keys.ts";
+import { type Invalidation, type InvalidationPlan, planInvalidation } from "./keys.ts";
 
 export interface InvalidatorOptions {
   js: JetStreamClient;
@@ -77,6 +77,8 @@ export interface Invalidator {
 
 /** Stream times are ms here; a change must be this much later than the position to count as new. */
 const clockSlackMs = 1;
+/** Changes pulled at once, and the most handled with one Redis script. */
+const maxBatch = 256;
 
 export function startInvalidator(o: InvalidatorOptions): Invalidator {
   const stream = o.stream ?? "CDC";
@@ -185,8 +187,60 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
     }
   }
 
-  async function handle(m: JsMsg): Promise<void> {
-    const at = { seq: m.seq, tsMs: Math.floor(Number(m.info.timestampNanos) / 1e6) };
+  /** A message read and planned, waiting for its batch to be applied. */
+  interface Planned {
+    m: JsMsg;
+    at: { seq: number; tsMs: number };
+    /** Absent for heartbeats, ignored subjects and garbage naming no table: only the position moves. */
+    change?: {
+      table: Table;
+      op: InvalidationEvent["op"];
+      ids: string[];
+      commitTsUs?: number;
+      plan: InvalidationPlan;
+    };
+  }
+
+  /**
+   * Handles the messages that arrived together, in order, with one Redis script for all of them
+   * (every generation key they touch replaced once, the position moved to the highest), then acks
+   * them together: one round trip to Redis and one write to NATS per batch, not per change. What
+   * must be checked against the stream first (another server, a change older than the position)
+   * applies what was gathered before it and is handled as its own step, as before.
+   */
+  async function handleBatch(batch: JsMsg[]): Promise<void> {
+    let gathered: Planned[] = [];
+    const applyGathered = async () => {
+      const done = gathered;
+      gathered = [];
+      if (done.length > 0) await apply(done);
+    };
+    for (const m of batch) {
+      const at = { seq: m.seq, tsMs: Math.floor(Number(m.info.timestampNanos) / 1e6) };
+      // The position once what is gathered is applied.
+      const last = gathered.reduce<{ seq: number; tsMs: number } | undefined>(
+        (hi, p) => (!hi || p.at.seq > hi.seq ? p.at : hi),
+        known,
+      );
+      const moved = auditedOn !== undefined && auditedOn !== serverId();
+      const wentBack = last !== undefined && at.seq <= last.seq && at.tsMs > last.tsMs + clockSlackMs;
+      if (moved || wentBack) {
+        await applyGathered();
+        try {
+          await checkAgainstStream(at);
+        } catch (err) {
+          // Redis failed the flush: this one is redelivered, like any change Redis could not apply.
+          retryLater(m, err);
+          continue;
+        }
+      }
+      gathered.push(plan(m, at));
+    }
+    await applyGathered();
+  }
+
+  /** The first change since the connection moved to another server, or one that looks older than the position. */
+  async function checkAgainstStream(at: { seq: number; tsMs: number }): Promise<void> {
     // The first change since the connection moved to another server process: audit first.
     if (auditedOn !== undefined && auditedOn !== serverId()) await audit().catch(() => {});
     if (known && at.seq <= known.seq && at.tsMs > known.tsMs + clockSlackMs) {
@@ -201,19 +255,16 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
         });
       }
     }
+  }
+
+  /** What one message asks of the cache (nothing yet applied). */
+  function plan(m: JsMsg, at: { seq: number; tsMs: number }): Planned {
     const parsed = parseChange(m.subject, m.data);
-    let inv: Invalidation;
-    let op: InvalidationEvent["op"];
-    let ids: string[] = [];
-    let commitTsUs: number | undefined;
     switch (parsed.kind) {
       case "heartbeat":
       case "ignored":
-        await o.cache.invalidate([], at);
-        remember(at.seq, at.tsMs);
-        m.ack();
-        return;
-      case "malformed":
+        return { m, at };
+      case "malformed": {
         status.malformed++;
         malformed.inc({ table: parsed.table ?? "unknown" });
         log.warn("malformed change event", {
@@ -222,44 +273,65 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
           reason: parsed.reason,
           action: parsed.table ? `invalidate table ${parsed.table}` : "ignore",
         });
-        if (!parsed.table) {
-          await o.cache.invalidate([], at);
-          remember(at.seq, at.tsMs);
-          m.ack();
-          return;
-        }
-        inv = { kind: "table", table: parsed.table };
-        op = "malformed";
-        break;
+        if (!parsed.table) return { m, at };
+        const inv: Invalidation = { kind: "table", table: parsed.table };
+        const p = planInvalidation(o.cache.keys, inv);
+        return { m, at, change: { table: parsed.table, op: "malformed", ids: [], plan: p } };
+      }
       case "change":
-        inv = parsed.invalidation;
-        op = parsed.op;
-        ids = parsed.ids;
-        commitTsUs = parsed.commitTsUs;
-        break;
+        return {
+          m,
+          at,
+          change: {
+            table: parsed.invalidation.table,
+            op: parsed.op,
+            ids: parsed.ids,
+            commitTsUs: parsed.commitTsUs,
+            plan: planInvalidation(o.cache.keys, parsed.invalidation),
+          },
+        };
     }
-    const plan = planInvalidation(o.cache.keys, inv);
-    await o.cache.invalidate(plan.genKeys, at);
-    remember(at.seq, at.tsMs);
-    m.ack();
+  }
+
+  /** One script for the batch; acks, metrics and the feed once Redis applied it. */
+  async function apply(batch: Planned[]): Promise<void> {
+    const genKeys = [...new Set(batch.flatMap((p) => p.change?.plan.genKeys ?? []))];
+    // Redeliveries can arrive after later changes: the position is the highest sequence.
+    const top = batch.reduce((hi, p) => (p.at.seq > hi.seq ? p.at : hi), batch[0]!.at);
+    try {
+      await o.cache.invalidate(genKeys, top);
+    } catch (err) {
+      // Redis failed: nak them all with a delay, never lose one.
+      for (const p of batch) retryLater(p.m, err);
+      return;
+    }
+    remember(top.seq, top.tsMs);
     const now = Date.now();
-    status.applied++;
-    status.lastAppliedAt = new Date(now).toISOString();
-    applied.inc({ table: inv.table, op });
-    const latencyMs = commitTsUs === undefined ? undefined : now - commitTsUs / 1000;
-    if (latencyMs !== undefined) latency.observe(Math.max(0, latencyMs) / 1000);
-    const event: InvalidationEvent = {
-      table: inv.table,
-      op,
-      ids,
-      scopes: plan.scopes,
-      keys: plan.genKeys,
-      ...(commitTsUs !== undefined ? { commitTs: new Date(commitTsUs / 1000).toISOString() } : {}),
-      invalidatedAt: status.lastAppliedAt,
-      ...(latencyMs !== undefined ? { latencyMs: Math.round(latencyMs * 1000) / 1000 } : {}),
-    };
-    if (log.enabled("debug")) log.debug("invalidated", { ...event, seq: m.seq });
-    o.feed?.publish(event);
+    const appliedAt = new Date(now).toISOString();
+    const events: InvalidationEvent[] = [];
+    for (const p of batch) {
+      p.m.ack();
+      const c = p.change;
+      if (!c) continue;
+      status.applied++;
+      status.lastAppliedAt = appliedAt;
+      applied.inc({ table: c.table, op: c.op });
+      const latencyMs = c.commitTsUs === undefined ? undefined : now - c.commitTsUs / 1000;
+      if (latencyMs !== undefined) latency.observe(Math.max(0, latencyMs) / 1000);
+      const event: InvalidationEvent = {
+        table: c.table,
+        op: c.op,
+        ids: c.ids,
+        scopes: c.plan.scopes,
+        keys: c.plan.genKeys,
+        ...(c.commitTsUs !== undefined ? { commitTs: new Date(c.commitTsUs / 1000).toISOString() } : {}),
+        invalidatedAt: appliedAt,
+        ...(latencyMs !== undefined ? { latencyMs: Math.round(latencyMs * 1000) / 1000 } : {}),
+      };
+      if (log.enabled("debug")) log.debug("invalidated", { ...event, seq: p.m.seq });
+      events.push(event);
+    }
+    if (events.length > 0) o.feed?.publish(...events);
   }
 
   /** Redis could not apply it: redeliver later, nothing is lost. */
@@ -288,21 +360,40 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
       try {
         const consumer: Consumer = await o.js.consumers.get(stream, durable);
         await serial(audit).catch((err) => log.warn("CDC audit failed", { error: err }));
-        messages = await consumer.consume({ max_messages: 256, expires: 10_000 });
+        // Messages are taken as they arrive and handled in batches: those that came in while a
+        // batch was being applied go together in the next one (at most one pull's worth).
+        const queue: JsMsg[] = [];
+        let draining = false;
+        const drain = async () => {
+          while (queue.length > 0 && !stopped) {
+            const batch = queue.splice(0, maxBatch);
+            await serial(() => handleBatch(batch)).catch((err) =>
+              log.error("could not handle change events", { err }),
+            );
+          }
+          draining = false;
+        };
+        messages = await consumer.consume({
+          max_messages: maxBatch,
+          expires: 10_000,
+          callback: (m) => {
+            queue.push(m);
+            if (draining) return;
+            draining = true;
+            // After the rest of this read's messages were delivered: they join the batch.
+            queueMicrotask(() => void drain());
+          },
+        });
         status.running = true;
         if (stopped) {
           messages.stop();
           break;
         }
         log.info("consuming", { stream, consumer: durable });
-        for await (const m of messages) {
-          try {
-            await serial(() => handle(m));
-          } catch (err) {
-            // Redis failed (handle() lets its errors through): nak with a delay, never lose it.
-            retryLater(m, err);
-          }
-        }
+        const ended = await messages.closed();
+        // The batch in hand finishes (acked or nak'ed); what is still queued is redelivered.
+        await turn;
+        if (ended instanceof Error) throw ended;
       } catch (err) {
         status.lastError = (err as Error).message;
         if (!stopped)

@@ -3,6 +3,7 @@
 // (see operations.ts) and logs every decision that is not a commit in WRITES (for replay). How an
 // outcome reads over HTTP is outcome-http.ts's business, which the consumer never imports.
 import { type } from "arktype";
+import { decoded } from "./decoded.ts";
 import { Instant } from "./timestamps.ts";
 import { Uuid } from "./uuid.ts";
 import { Table } from "./writes.ts";
@@ -26,7 +27,7 @@ export type Outcome = typeof Outcome.infer;
  * The reply body: `result` (the row) for committed and duplicate, `detail` (a sentence for the
  * client) for every other outcome.
  */
-export const WriteReply = type({
+export const WriteReply = decoded.type({
   operationId: Uuid,
   outcome: Outcome,
   "result?": "unknown",

@@ -4,6 +4,7 @@
 // is held to exactly the rules of an HTTP request.
 import { createHash } from "node:crypto";
 import { type } from "arktype";
+import { decoded } from "./decoded.ts";
 import { formatCents, lineTotal, maxCents, parseCents } from "./money.ts";
 import { Instant } from "./timestamps.ts";
 import { Uuid } from "./uuid.ts";
@@ -58,7 +59,7 @@ const text = type("string")
   .narrow((s, ctx) => !loneSurrogate.test(s) || ctx.mustBe("valid Unicode text (it holds a lone surrogate)"))
   .pipe((s) => s.trim());
 
-export const UserInput = type({
+export const UserInput = decoded.type({
   "+": "reject",
   name: text.to("1 <= string <= 200"),
   email: text.to("string.email").to("3 <= string <= 320"),
@@ -81,12 +82,13 @@ const OrderItem = type({
  * An order's total must equal Σ quantity × price to the cent. Amounts come in as strings or numbers
  * and leave as two-decimal strings ("19.90"), the canonical form stored and compared on replays.
  */
-export const OrderInput = type({
-  "+": "reject",
-  userId: Uuid,
-  items: OrderItem.array().atLeastLength(1).atMostLength(100),
-  total: amount,
-})
+export const OrderInput = decoded
+  .type({
+    "+": "reject",
+    userId: Uuid,
+    items: OrderItem.array().atLeastLength(1).atMostLength(100),
+    total: amount,
+  })
   .narrow((o, ctx) => {
     const sum = lineTotal(o.items.map((i) => ({ quantity: i.quantity, priceCents: i.price })));
     if (sum > maxCents)
@@ -121,7 +123,7 @@ export type WriteData = UserData | OrderData;
  * What the producer publishes to `writes.<table>`. Unknown envelope keys are ignored (newer
  * producers). `requestedAt` becomes the row's created_at, so a row is reproducible from its command.
  */
-export const WriteCommand = type({
+export const WriteCommand = decoded.type({
   operationId: Uuid,
   table: Table,
   op: "'create'",

@@ -10,6 +10,8 @@ import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.
 
 export interface Edge extends AsyncDisposable {
   url: string;
+  /** Caddy's process id (benchmarks read its CPU time). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -43,7 +45,7 @@ export async function startEdge(o: {
       await proc.stop();
       removeTempDir(dir);
     };
-    return { url: `http://127.0.0.1:${port}`, stop, [Symbol.asyncDispose]: stop };
+    return { url: `http://127.0.0.1:${port}`, pid: proc.pid, stop, [Symbol.asyncDispose]: stop };
   };
   try {
     return await onFreePort(start);
