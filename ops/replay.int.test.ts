@@ -11,11 +11,12 @@ import { type JetStreamManager, jetstream, jetstreamManager, type StoredMsg } fr
 import postgres, { type Sql } from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { until } from "../services/infra/until.ts";
 import { startNats } from "../services/testing/nats.ts";
 import { startPostgres } from "../services/testing/postgres.ts";
 import { makeTempDir, removeTempDir } from "../services/testing/process.ts";
 import { applyStreams } from "../services/testing/streams.ts";
-import { postJson, startWritePath, until } from "../services/testing/write-path.ts";
+import { postJson, startWritePath } from "../services/testing/write-path.ts";
 
 const nats = await startNats({ own: true });
 const pg = await startPostgres();

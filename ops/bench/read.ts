@@ -95,7 +95,7 @@ const file = writeArtifact("read", {
   rounds: results,
   ratio: Math.round(ratio * 100) / 100,
   target: 1.0,
-  readerCacheCounters: hits.split("\n").filter((l) => l.startsWith("reader_cache_requests_total{")),
+  readerCacheCounters: hits.split("\n").filter((l) => l.startsWith("jpw_reader_cache_requests_total{")),
 });
 say(`wrote ${file}`);
 console.log(`read: throughput ratio ${ratio.toFixed(2)}`);

@@ -7,13 +7,14 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { until } from "../infra/until.ts";
 import { writeReplyPrefix } from "../shared/nats.ts";
 import { getOperation } from "../shared/operations.ts";
 import { lookupOutcome } from "../shared/outcome-lookup.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { applyStreams } from "../testing/streams.ts";
-import { postJson, startWritePath, until } from "../testing/write-path.ts";
+import { postJson, startWritePath } from "../testing/write-path.ts";
 
 // Our own server: the writer consumers are fixed names, and this file changes their settings.
 const nats = await startNats({ own: true });

@@ -10,6 +10,7 @@ import { type } from "arktype";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { until } from "../infra/until.ts";
 import { writeReplyPrefix } from "../shared/nats.ts";
 import { getOperation } from "../shared/operations.ts";
 import { operationView } from "../shared/outcome-http.ts";
@@ -18,7 +19,7 @@ import { type DecisionEvent, DecisionEvent as DecisionEventType } from "../share
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { applyStreams } from "../testing/streams.ts";
-import { postJson, startWritePath, until } from "../testing/write-path.ts";
+import { postJson, startWritePath } from "../testing/write-path.ts";
 
 const nats = await startNats({ own: true });
 const pg = await startPostgres();

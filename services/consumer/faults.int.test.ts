@@ -9,6 +9,7 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { until } from "../infra/until.ts";
 import { getOperation } from "../shared/operations.ts";
 import { operationView } from "../shared/outcome-http.ts";
 import { lookupOutcome } from "../shared/outcome-lookup.ts";
@@ -16,7 +17,7 @@ import { isoTimestampFormat } from "../shared/timestamps.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { applyStreams } from "../testing/streams.ts";
-import { type Answer, postJson, startWritePath, until } from "../testing/write-path.ts";
+import { type Answer, postJson, startWritePath } from "../testing/write-path.ts";
 
 const nats = await startNats({ own: true });
 const pg = await startPostgres({ own: true });

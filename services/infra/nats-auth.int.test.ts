@@ -14,8 +14,9 @@ import { dlqStream, writesStream } from "../shared/writes.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { applyStreams } from "../testing/streams.ts";
-import { startWritePath, until } from "../testing/write-path.ts";
+import { startWritePath } from "../testing/write-path.ts";
 import type { NatsUser } from "./secrets.ts";
+import { until } from "./until.ts";
 
 const nats = await startNats({ own: true });
 await applyStreams(nats.url);

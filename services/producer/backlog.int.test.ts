@@ -7,11 +7,12 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { until } from "../infra/until.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { startService } from "../testing/service.ts";
 import { applyStreams } from "../testing/streams.ts";
-import { type Answer, postJson, startWritePath, until } from "../testing/write-path.ts";
+import { type Answer, postJson, startWritePath } from "../testing/write-path.ts";
 
 const bound = 20;
 const nats = await startNats({ own: true });

@@ -8,6 +8,7 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { until } from "../infra/until.ts";
 import { operationRoute } from "../reader/operations.ts";
 import { router } from "../shared/http.ts";
 import { writeReplyPrefix } from "../shared/nats.ts";
@@ -15,7 +16,7 @@ import { isoTimestampFormat } from "../shared/timestamps.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { applyStreams } from "../testing/streams.ts";
-import { postJson, startWritePath, until, type WritePath } from "../testing/write-path.ts";
+import { postJson, startWritePath, type WritePath } from "../testing/write-path.ts";
 
 const nats = await startNats({ own: true });
 const pg = await startPostgres();

@@ -6,11 +6,12 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { until } from "../infra/until.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { applyStreams } from "../testing/streams.ts";
 import { startTcpProxy } from "../testing/tcp-proxy.ts";
-import { postJson, startWritePath, until } from "../testing/write-path.ts";
+import { postJson, startWritePath } from "../testing/write-path.ts";
 
 const nats = await startNats({ own: true });
 const pg = await startPostgres();

@@ -5,6 +5,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Redis } from "ioredis";
 import type { Sql } from "postgres";
+import { cdcConsumer, cdcStream } from "../shared/cdc.ts";
 import type { ReadinessCheck } from "../shared/health.ts";
 import { opsRoutes } from "../shared/health.ts";
 import { type Handler, router } from "../shared/http.ts";
@@ -60,7 +61,7 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
   const metrics = new Registry("reader");
   const keys = new KeySpace(d.keyPrefix ?? "jpw");
   const redisErrors = metrics.counter(
-    "reader_redis_errors_total",
+    "jpw_reader_redis_errors_total",
     "Redis failures on the read path, by phase",
   );
   let lastRedisErrorLog = 0;
@@ -72,7 +73,7 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
         redisErrors.inc({ during });
         if (Date.now() - lastRedisErrorLog > 5000) {
           lastRedisErrorLog = Date.now();
-          d.log.warn("redis unavailable, answering from postgres", { error: err, during });
+          d.log.warn("redis unavailable, answering from postgres", { err, during });
         }
         d.hooks?.onRedisError?.(err, during);
       },
@@ -80,14 +81,14 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
   });
   const store = new Store(d.sql);
   const feed = new InvalidationFeed(d.sse);
-  metrics.gauge("reader_sse_clients", "Open event streams (GET /api/events)", () => feed.size);
+  metrics.gauge("jpw_reader_sse_clients", "Open event streams (GET /api/events)", () => feed.size);
   let jsm: JetStreamManager | undefined;
   const getJsm = async () => {
     jsm ??= await jetstreamManager(d.nc, { timeout: 2000 });
     return jsm;
   };
-  const stream = d.cdcStream ?? "CDC";
-  const consumer = d.cdcConsumer ?? "cache-invalidator";
+  const stream = d.cdcStream ?? cdcStream;
+  const consumer = d.cdcConsumer ?? cdcConsumer;
   const invalidator =
     d.invalidate === false
       ? undefined
@@ -133,7 +134,10 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
         }),
     },
   ];
-  const cacheOutcomes = metrics.counter("reader_cache_requests_total", "Reads by route and cache outcome");
+  const cacheOutcomes = metrics.counter(
+    "jpw_reader_cache_requests_total",
+    "Reads by route and cache outcome",
+  );
   const handler = router(
     [
       ...opsRoutes("reader", checks, metrics),
@@ -158,7 +162,7 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
         }),
       ],
     ],
-    (err, req) => d.log.error("request failed", { error: err, method: req.method, url: req.url }),
+    (err, req) => d.log.error("request failed", { err, method: req.method, url: req.url }),
     servedElsewhere("reader"),
   );
   return {

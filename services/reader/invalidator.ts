@@ -27,6 +27,7 @@ import type {
   JetStreamManager,
   JsMsg,
 } from "@nats-io/jetstream";
+import { cdcConsumer, cdcStream } from "../shared/cdc.ts";
 import type { InvalidationEvent } from "../shared/invalidation.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Registry } from "../shared/metrics.ts";
@@ -81,30 +82,30 @@ const clockSlackMs = 1;
 const maxBatch = 256;
 
 export function startInvalidator(o: InvalidatorOptions): Invalidator {
-  const stream = o.stream ?? "CDC";
-  const durable = o.consumer ?? "cache-invalidator";
+  const stream = o.stream ?? cdcStream;
+  const durable = o.consumer ?? cdcConsumer;
   const nakDelayMs = o.nakDelayMs ?? 1000;
   const retryMs = o.retryMs ?? 1000;
   const auditMs = o.auditMs ?? 5000;
-  const log = o.log.child({ component: "cache-invalidator" });
+  const log = o.log.child({ component: cdcConsumer });
   const applied = o.metrics.counter(
-    "reader_invalidations_total",
+    "jpw_reader_invalidations_total",
     "Change events applied to the cache, by table and op",
   );
   const failures = o.metrics.counter(
-    "reader_invalidation_failures_total",
+    "jpw_reader_invalidation_failures_total",
     "Change events Redis could not apply (nak'ed for redelivery)",
   );
   const malformed = o.metrics.counter(
-    "reader_cdc_malformed_total",
+    "jpw_reader_cdc_malformed_total",
     "Change events that did not parse (their table was invalidated whole)",
   );
   const flushes = o.metrics.counter(
-    "reader_cdc_gap_flushes_total",
+    "jpw_reader_cdc_gap_flushes_total",
     "Whole-cache flushes because change events were lost, by reason",
   );
   const latency = o.metrics.histogram(
-    "reader_invalidation_latency_seconds",
+    "jpw_reader_invalidation_latency_seconds",
     "Commit in Postgres to invalidation applied in Redis",
   );
   const status: InvalidatorStatus = { running: false, applied: 0, failed: 0, malformed: 0, flushes: 0 };
@@ -352,14 +353,14 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
   }
 
   const audits = setInterval(() => {
-    if (status.running) void serial(audit).catch((err) => log.warn("CDC audit failed", { error: err }));
+    if (status.running) void serial(audit).catch((err) => log.warn("CDC audit failed", { err }));
   }, auditMs);
 
   const loop = (async () => {
     while (!stopped) {
       try {
         const consumer: Consumer = await o.js.consumers.get(stream, durable);
-        await serial(audit).catch((err) => log.warn("CDC audit failed", { error: err }));
+        await serial(audit).catch((err) => log.warn("CDC audit failed", { err }));
         // Messages are taken as they arrive and handled in batches: those that came in while a
         // batch was being applied go together in the next one (at most one pull's worth).
         const queue: JsMsg[] = [];
@@ -396,8 +397,7 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
         if (ended instanceof Error) throw ended;
       } catch (err) {
         status.lastError = (err as Error).message;
-        if (!stopped)
-          log.warn("cannot consume the CDC stream; retrying", { error: err, stream, consumer: durable });
+        if (!stopped) log.warn("cannot consume the CDC stream; retrying", { err, stream, consumer: durable });
       } finally {
         status.running = false;
       }

@@ -259,8 +259,8 @@ routes("health, readiness and metrics answer", async () => {
   const body = (await ready.json()) as { checks: Record<string, string> };
   assert.is(ready.status, 200, JSON.stringify(body));
   const metrics = await (await fetch(`${base}/metrics`)).text();
-  assert.match(metrics, /reader_cache_requests_total\{result="hit",route="user"\} \d+/);
-  assert.match(metrics, /reader_invalidations_total\{op="u",table="users"\} \d+/);
+  assert.match(metrics, /jpw_reader_cache_requests_total\{result="hit",route="user"\} \d+/);
+  assert.match(metrics, /jpw_reader_invalidations_total\{op="u",table="users"\} \d+/);
 });
 
 routes("/api/system shows the streams, the invalidator's consumer and the DLQ count", async () => {

@@ -101,7 +101,7 @@ async function state() {
 
 async function sseClients(): Promise<number> {
   const text = await (await fetch(`${reader.url}/metrics`)).text();
-  return Number(/^reader_sse_clients (\d+)$/m.exec(text)?.[1] ?? Number.NaN);
+  return Number(/^jpw_reader_sse_clients (\d+)$/m.exec(text)?.[1] ?? Number.NaN);
 }
 
 const methods = suite("methods through the edge");

@@ -8,7 +8,6 @@ import { postgresPasswordFor } from "./postgres.ts";
 import { type RunningService, type Runtime, startService } from "./service.ts";
 
 // Tests of the write path wait with it; it lives with the other infrastructure helpers.
-export { until };
 
 export interface WritePath extends AsyncDisposable {
   producer: RunningService;

@@ -7,7 +7,7 @@ import { connect } from "@nats-io/transport-node";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { startNats } from "../../testing/nats.ts";
-import { until } from "../../testing/write-path.ts";
+import { until } from "../until.ts";
 import { apply, hasChanges, type Plan, parseSpec, plan } from "./mod.ts";
 import { type Change, isDestructive } from "./plan.ts";
 import { renderPlan } from "./render.ts";
