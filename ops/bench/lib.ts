@@ -7,6 +7,7 @@ import { Agent, request } from "node:http";
 import { join } from "node:path";
 import { artifactsDir } from "../../services/infra/paths.ts";
 import { tools } from "../../services/infra/tools.ts";
+import { processTree } from "../lib/procfs.ts";
 
 export interface WrkResult {
   requests: number;
@@ -214,28 +215,6 @@ export function loadAverage(): [number, number, number] {
   return [a ?? 0, b ?? 0, c ?? 0];
 }
 
-/** The pid and every descendant (a postmaster and its backends). */
-export function processTree(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(entry));
-      children.set(ppid, list);
-    } catch {}
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => {
-    out.push(pid);
-    for (const c of children.get(pid) ?? []) walk(c);
-  };
-  walk(root);
-  return out;
-}
-
 /** CPU used by named process trees over `run`, in seconds. */
 export async function measureCpu<T>(
   roots: Record<string, number | undefined>,
@@ -362,3 +341,17 @@ export function median(xs: number[]): number {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
+
+/** The figures of a benchmark's write rounds: medians of rate and latency, every status counted. */
+export const summarizeWrites = (runs: WriteWrkResult[]) => ({
+  rps: round(median(runs.map((r) => r.rps)), 0),
+  p50Ms: round(median(runs.map((r) => r.p50Us)) / 1000, 2),
+  p99Ms: round(median(runs.map((r) => r.p99Us)) / 1000, 2),
+  maxMs: round(Math.max(...runs.map((r) => r.maxUs)) / 1000, 1),
+  statuses: {
+    201: runs.reduce((n, r) => n + r.s201, 0),
+    202: runs.reduce((n, r) => n + r.s202, 0),
+    other: runs.reduce((n, r) => n + r.other, 0),
+  },
+  socketErrors: runs.reduce((n, r) => n + socketErrors(r), 0),
+});

@@ -27,6 +27,7 @@ import type { InvalidationEvent } from "../../services/shared/invalidation.ts";
 import { startEdge } from "../../services/testing/edge.ts";
 import { startService } from "../../services/testing/service.ts";
 import { stackSecrets } from "../lib/admin.ts";
+import { processTree } from "../lib/procfs.ts";
 import { localUrls, stackDirs, stackPorts } from "../lib/stack-config.ts";
 import { stackProcs } from "../lib/stack-procs.ts";
 import {
@@ -34,16 +35,14 @@ import {
   latencySummary,
   loadAverage,
   machineCpuSeconds,
-  median,
   percentile,
-  processTree,
   reapedChildrenCpuSeconds,
   round,
   runWrk,
   type SequentialTimes,
   sequentialPosts,
-  socketErrors,
   summarizeProfile,
+  summarizeWrites,
   type WriteWrkResult,
   writeArtifact,
 } from "./lib.ts";
@@ -350,20 +349,8 @@ export async function runSystemBench(o: SystemBenchOptions): Promise<void> {
   const profiles = o.profile ? summarizeProfiles(profileDir) : undefined;
 
   // --- the figures ---------------------------------------------------------------------------
-  const pick = (runs: WriteWrkResult[]) => ({
-    rps: round(median(runs.map((r) => r.rps)), 0),
-    p50Ms: round(median(runs.map((r) => r.p50Us)) / 1000, 2),
-    p99Ms: round(median(runs.map((r) => r.p99Us)) / 1000, 2),
-    maxMs: round(Math.max(...runs.map((r) => r.maxUs)) / 1000, 1),
-    statuses: {
-      201: runs.reduce((n, r) => n + r.s201, 0),
-      202: runs.reduce((n, r) => n + r.s202, 0),
-      other: runs.reduce((n, r) => n + r.other, 0),
-    },
-    socketErrors: runs.reduce((n, r) => n + socketErrors(r), 0),
-  });
-  const sys = pick(systemRuns.map((r) => r.wrk));
-  const base = pick(baselineRuns.map((r) => r.wrk));
+  const sys = summarizeWrites(systemRuns.map((r) => r.wrk));
+  const base = summarizeWrites(baselineRuns.map((r) => r.wrk));
   const writes = (runs: { wrk: WriteWrkResult }[]) => runs.reduce((n, r) => n + r.wrk.s201 + r.wrk.s202, 0);
   const perWriteUs = (runs: { wrk: WriteWrkResult; cpu: Record<string, number> }[], keys: string[]) => {
     const n = writes(runs) || 1;

@@ -15,8 +15,8 @@
 // reads them).
 import { mkdirSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { lastingFreePort } from "../../services/testing/ports.ts";
 import { parseCommandLine } from "../lib/args.ts";
+import { lastingStackPorts } from "../lib/stack-config.ts";
 
 const usage =
   "usage: tsx ops/bench/system.ts [--duration 10] [--connections 64] [--rounds 3] [--warmup 10] [--single 1000] [--keep] [--profile]";
@@ -61,25 +61,7 @@ mkdirSync(options.dataDir, { recursive: true, mode: 0o755 });
 process.env.JPW_DATA_DIR = options.dataDir;
 process.env.JPW_NATIVE = "1";
 delete process.env.JPW_PROFILE;
-// Below the ephemeral range: the stack binds them a minute from now (after the UI build and a JVM
-// start), and no test's ephemeral port can take one meanwhile.
-const taken = new Set<number>();
-for (const name of [
-  "JPW_NATS_PORT",
-  "JPW_NATS_MONITOR_PORT",
-  "JPW_PG_PORT",
-  "JPW_REDIS_PORT",
-  "JPW_HTTP_PORT",
-  "JPW_PRODUCER_PORT",
-  "JPW_READER_PORT",
-  "JPW_CONSUMER_PORT",
-  "JPW_DEBEZIUM_PORT",
-]) {
-  let port = await lastingFreePort();
-  while (taken.has(port)) port = await lastingFreePort();
-  taken.add(port);
-  process.env[name] = String(port);
-}
+Object.assign(process.env, await lastingStackPorts());
 
 const { runSystemBench } = await import("./system-run.ts");
 await runSystemBench(options);

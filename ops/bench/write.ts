@@ -24,12 +24,11 @@ import {
   type LatencySummary,
   mainThreadProfile,
   measureCpu,
-  median,
   round,
   runWrk,
   singleClient,
-  socketErrors,
   summarizeProfile,
+  summarizeWrites,
   type WriteWrkResult,
   writeArtifact,
 } from "./lib.ts";
@@ -179,22 +178,8 @@ const profiles = profile
     )
   : undefined;
 
-const pick = (runs: WriteWrkResult[]) => {
-  return {
-    rps: round(median(runs.map((r) => r.rps)), 0),
-    p50Ms: round(median(runs.map((r) => r.p50Us)) / 1000, 2),
-    p99Ms: round(median(runs.map((r) => r.p99Us)) / 1000, 2),
-    maxMs: round(Math.max(...runs.map((r) => r.maxUs)) / 1000, 1),
-    statuses: {
-      201: runs.reduce((n, r) => n + r.s201, 0),
-      202: runs.reduce((n, r) => n + r.s202, 0),
-      other: runs.reduce((n, r) => n + r.other, 0),
-    },
-    socketErrors: runs.reduce((n, r) => n + socketErrors(r), 0),
-  };
-};
-const b = pick(baselineRuns);
-const p = pick(pipelineRuns);
+const b = summarizeWrites(baselineRuns);
+const p = summarizeWrites(pipelineRuns);
 const throughputRatio = round(p.rps / b.rps, 2);
 const p99Ratio = round(p.p99Ms / b.p99Ms, 2);
 const pipelineRequests = pipelineRuns.reduce((n, r) => n + r.requests, 0);

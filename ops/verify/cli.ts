@@ -10,21 +10,9 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { lastingFreePort } from "../../services/testing/ports.ts";
 import { parseCommandLine } from "../lib/args.ts";
+import { lastingStackPorts } from "../lib/stack-config.ts";
 import { optionsConfig, parseOptions, tinyLimits, usage, type VerifyOptions } from "./options.ts";
-
-const portVariables = [
-  "JPW_NATS_PORT",
-  "JPW_NATS_MONITOR_PORT",
-  "JPW_PG_PORT",
-  "JPW_REDIS_PORT",
-  "JPW_HTTP_PORT",
-  "JPW_PRODUCER_PORT",
-  "JPW_READER_PORT",
-  "JPW_CONSUMER_PORT",
-  "JPW_DEBEZIUM_PORT",
-];
 
 async function main(): Promise<number> {
   const { values } = parseCommandLine({ options: optionsConfig }, usage);
@@ -41,16 +29,14 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  // Ports below the ephemeral range: a server restarted by a fault must find its port still free.
-  const ports = new Set<number>();
-  while (ports.size < portVariables.length) ports.add(await lastingFreePort());
   const data = mkdtempSync(join(tmpdir(), "jpw-verify-"));
   // Postgres runs as its own user when we are root: it must reach its folder under this one.
   chmodSync(data, 0o755);
   const env: Record<string, string> = {
     JPW_DATA_DIR: data,
     JPW_PROFILE: "local",
-    ...Object.fromEntries(portVariables.map((v, i) => [v, String([...ports][i])])),
+    // Below the ephemeral range: a server restarted by a fault must find its port still free.
+    ...(await lastingStackPorts()),
     ...(o.limits === "tiny" ? tinyLimits : {}),
   };
   Object.assign(process.env, env);

@@ -12,11 +12,11 @@ import { join } from "node:path";
 import { loadSecrets } from "../../services/infra/secrets.ts";
 import { until } from "../../services/infra/until.ts";
 import { startTcpProxy, type TcpProxy } from "../../services/testing/tcp-proxy.ts";
+import { rssBytes, signalTree } from "../lib/procfs.ts";
 import { stackDirs } from "../lib/stack-config.ts";
 import { type StackProc, stackProcs } from "../lib/stack-procs.ts";
 import { afterGroup } from "../lib/stack-setup.ts";
 import { Supervisor } from "../lib/supervisor.ts";
-import { rssBytes, signalTree } from "./procfs.ts";
 
 /** A link the schedule can degrade: `<process>-<server>`, e.g. producer-nats, consumer-pg. */
 export interface Link {

@@ -1,4 +1,4 @@
-// What the checker reads from /proc: a process's descendants (to pause a Postgres with its
+// What the checker and the benchmarks read from /proc: a process's descendants (to pause or measure a Postgres with its
 // backends, not only the postmaster) and resident memory.
 import { readdirSync, readFileSync } from "node:fs";
 
