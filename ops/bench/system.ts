@@ -16,7 +16,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseCommandLine } from "../lib/args.ts";
-import { lastingStackPorts } from "../lib/stack-config.ts";
+import { lastingStackPorts } from "../lib/stack-ports.ts";
 
 const usage =
   "usage: tsx ops/bench/system.ts [--duration 10] [--connections 64] [--rounds 3] [--warmup 10] [--single 1000] [--keep] [--profile]";

@@ -6,7 +6,6 @@ import { dataDir } from "../../services/infra/paths.ts";
 import { postgresUrl } from "../../services/infra/postgres-auth.ts";
 import { redisUrl } from "../../services/infra/redis-auth.ts";
 import { type PostgresRole, type Secrets, secretsDirOf } from "../../services/infra/secrets.ts";
-import { lastingFreePort } from "../../services/testing/ports.ts";
 
 const num = (name: string, fallback: number): number => {
   const raw = process.env[name];
@@ -117,28 +116,4 @@ function edgeUrl(p: { edge: number; https: number }): string {
   const { server, domain } = stackProfile();
   if (domain) return `https://${domain}${p.https === 443 ? "" : `:${p.https}`}`;
   return `http://${server ? "127.0.0.1" : "localhost"}${p.edge === 80 ? "" : `:${p.edge}`}`;
-}
-
-/** The port variables of one stack (stackPorts reads them). */
-const stackPortVariables = [
-  "JPW_NATS_PORT",
-  "JPW_NATS_MONITOR_PORT",
-  "JPW_PG_PORT",
-  "JPW_REDIS_PORT",
-  "JPW_HTTP_PORT",
-  "JPW_PRODUCER_PORT",
-  "JPW_READER_PORT",
-  "JPW_CONSUMER_PORT",
-  "JPW_DEBEZIUM_PORT",
-];
-
-/**
- * Ports for a stack of its own beside others (the checker's, the system benchmark's), each distinct
- * and below the ephemeral range: the stack binds them a minute later (after the UI build and a JVM
- * start), or again when a fault restarts a server, and no client's ephemeral port can take one.
- */
-export async function lastingStackPorts(): Promise<Record<string, string>> {
-  const ports = new Set<number>();
-  while (ports.size < stackPortVariables.length) ports.add(await lastingFreePort());
-  return Object.fromEntries(stackPortVariables.map((v, i) => [v, String([...ports][i])]));
 }

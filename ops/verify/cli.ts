@@ -11,7 +11,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCommandLine } from "../lib/args.ts";
-import { lastingStackPorts } from "../lib/stack-config.ts";
+import { lastingStackPorts } from "../lib/stack-ports.ts";
 import { optionsConfig, parseOptions, tinyLimits, usage, type VerifyOptions } from "./options.ts";
 
 async function main(): Promise<number> {
@@ -63,4 +63,5 @@ async function main(): Promise<number> {
   return code;
 }
 
-process.exitCode = await main();
+// Exits even when something of the run is still pending (a client's request to a stopped system).
+process.exit(await main());

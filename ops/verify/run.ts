@@ -145,12 +145,16 @@ async function play(
     runClient(clientContext(http, ledger, new Rng(o.seed, 100 + i), i, isStopping, now, tag)),
   );
   const operator = runOperator({ nc, sql, ledger, rng: new Rng(o.seed, 2), stopping: isStopping, now, tag });
-  await Promise.all([...clients, operator]);
-  stopping = true;
-  faults.abort();
-  await player;
-  clearInterval(progress);
-  clearInterval(sampler);
+  try {
+    await Promise.all([...clients, operator]);
+  } finally {
+    // A client or the operator that fails ends the run: the others stop at their next step.
+    stopping = true;
+    faults.abort();
+    clearInterval(progress);
+    clearInterval(sampler);
+    await Promise.allSettled([...clients, operator, player]);
+  }
   say(`${fmtDuration(now())} workload stopped: ${progressLine(now(), ledger, injected.length)}`);
   return { ledger, t0, http, injected, runMs: now(), interrupted: interrupted() };
 }

@@ -1,0 +1,28 @@
+// Ports for a stack of its own. Imports nothing that reads the environment when loaded: the checker
+// and the system benchmark set JPW_DATA_DIR and these ports before they load the stack's modules
+// (services/infra/paths.ts reads JPW_DATA_DIR once, at import).
+import { lastingFreePort } from "../../services/testing/ports.ts";
+
+/** The port variables of one stack (stack-config.ts stackPorts reads them). */
+const stackPortVariables = [
+  "JPW_NATS_PORT",
+  "JPW_NATS_MONITOR_PORT",
+  "JPW_PG_PORT",
+  "JPW_REDIS_PORT",
+  "JPW_HTTP_PORT",
+  "JPW_PRODUCER_PORT",
+  "JPW_READER_PORT",
+  "JPW_CONSUMER_PORT",
+  "JPW_DEBEZIUM_PORT",
+];
+
+/**
+ * Ports for a stack of its own beside others (the checker's, the system benchmark's), each distinct
+ * and below the ephemeral range: the stack binds them a minute later (after the UI build and a JVM
+ * start), or again when a fault restarts a server, and no client's ephemeral port can take one.
+ */
+export async function lastingStackPorts(): Promise<Record<string, string>> {
+  const ports = new Set<number>();
+  while (ports.size < stackPortVariables.length) ports.add(await lastingFreePort());
+  return Object.fromEntries(stackPortVariables.map((v, i) => [v, String([...ports][i])]));
+}
