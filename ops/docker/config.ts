@@ -36,7 +36,6 @@ write(
     bind: "0.0.0.0",
     port: 6379,
     dir: "/data",
-    persist: true,
     acl: redisAcl(secrets.redis),
     maxmemory: "256mb",
   }),

@@ -148,7 +148,6 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
           redisConfig({
             port: ports.redis,
             dir: dirs.redis,
-            persist: true,
             acl: redisAcl(secrets.redis),
             maxmemory: process.env.JPW_REDIS_MAXMEMORY || "256mb",
           }),

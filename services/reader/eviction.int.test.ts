@@ -15,7 +15,7 @@ import { startPostgres } from "../testing/postgres.ts";
 import { startReader } from "../testing/reader.ts";
 import { startRedis } from "../testing/redis.ts";
 import { applyStreams } from "../testing/streams.ts";
-import { insertUser, read } from "./test-kit.ts";
+import { insertUser, read, readOnceRedisIsBack } from "./test-kit.ts";
 
 const nats = await startNats();
 const pg = await startPostgres();
@@ -118,6 +118,18 @@ test("the reader's Redis user reaches only its key prefix and its cache's comman
     sock.once("error", reject);
   });
   assert.match(reply, /^-NOAUTH/);
+});
+
+test("a restarted Redis is empty: nothing filled before it stopped is served after", async () => {
+  const id = await insertUser(sql, "Before the restart");
+  await until(async () => (await read(reader.url, `/api/users/${id}`)).cache === "hit", 10_000, "a hit");
+  // Changed with no change event: only a cache that survived the restart could still answer this.
+  await sql`update users set name = 'After the restart' where id = ${id}`;
+  assert.is((await read(reader.url, `/api/users/${id}`)).body.name, "Before the restart");
+  await redisServer.stop();
+  await redisServer.start();
+  const r = await readOnceRedisIsBack(reader.url, `/api/users/${id}`);
+  assert.is(r.body.name, "After the restart");
 });
 
 test.after(async () => {

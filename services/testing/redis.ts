@@ -1,5 +1,5 @@
-// An ephemeral redis-server per test file: loopback, a free port, nothing persisted, and the same
-// ACL users and memory bound as the local stack (services/infra/redis-auth.ts).
+// An ephemeral redis-server per test file: loopback, a free port, and the same configuration as the
+// local stack: nothing persisted, its ACL users (services/infra/redis-auth.ts) and memory bound.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { redisPing } from "../infra/probe.ts";
@@ -48,7 +48,6 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
       redisConfig({
         port,
         dir,
-        persist: false,
         acl: redisAcl(passwords),
         maxmemory: opts.maxmemory ?? "256mb",
       }),
