@@ -3,7 +3,7 @@
 // checker (ops/verify) run the same steps.
 import { migrate } from "../../services/infra/migrate.ts";
 import { setRolePasswords } from "../../services/infra/postgres-auth.ts";
-import { metaLeader } from "../../services/infra/probe.ts";
+import { httpOk, metaLeader } from "../../services/infra/probe.ts";
 import {
   connectTo,
   DestructiveChangeError,
@@ -13,7 +13,7 @@ import {
 import type { Secrets } from "../../services/infra/secrets.ts";
 import { say, warn } from "../../services/infra/term.ts";
 import { until } from "../../services/infra/until.ts";
-import { localUrls, stackDirs, stackReplicas } from "./stack-config.ts";
+import { localUrls, stackDirs, stackReplicaPorts, stackReplicas } from "./stack-config.ts";
 import { databaseName, type Group, stackAdminSql } from "./stack-procs.ts";
 
 /**
@@ -71,14 +71,22 @@ export async function afterGroup(
     await sql.end();
   }
   // The reconciler runs before any service: services only check that their objects exist. A
-  // cluster creates and changes streams only once its nodes have elected a meta leader.
+  // cluster creates and changes streams only once its nodes have elected a meta leader and every
+  // node has caught up with the streams it holds (full /healthz): before that, a restarted cluster
+  // lists some objects as missing, and creating them again fails.
   if (stackReplicas() > 1) {
     const leader = await until(
       () => metaLeader(localUrls().natsMonitorUrl),
       60_000,
       "a JetStream meta leader",
     );
-    log.say("stack", `JetStream meta leader ${leader}`);
+    const health = stackReplicaPorts().nats.map((n) => `http://127.0.0.1:${n.monitorPort}/healthz`);
+    await until(
+      async () => (await Promise.all(health.map((u) => httpOk(u)))).every(Boolean),
+      60_000,
+      "every NATS node to be current",
+    );
+    log.say("stack", `JetStream meta leader ${leader}, every node current`);
   }
   const nc = await connectTo(localUrls().natsUrl, { user: "admin", pass: secrets.nats.admin });
   try {

@@ -22,6 +22,15 @@ import { describe, isConnectionError, isForeignKeyViolation, isRowError, type Re
 import { Outcomes, type SettleOptions, type Work } from "./settle.ts";
 import { type Applied, applyBatch } from "./store.ts";
 
+/**
+ * How long a pull lasts and how often an idle one hears from the server. When the consumer's leader
+ * dies (its node is killed), the pull waiting there is lost without a word; nats.js pulls again only
+ * after two missed heartbeats, which with its defaults (expires 30 s, heartbeat 15 s) stalled this
+ * writer ~30 s after every leader change while the new leader held commands. A 1 s heartbeat finds
+ * a lost pull within ~2 s of it (a few small messages a second per writer when idle).
+ */
+export const pullTimers = { expires: 5000, idle_heartbeat: 1000 } as const;
+
 export interface WriterOptions extends SettleOptions {
   /** Most rows in one INSERT. */
   batchSize: number;
@@ -120,7 +129,10 @@ export class TableWriter {
     clearInterval(this.sweeper);
     this.sweeper = setInterval(() => this.inFlight.working(), Math.max(500, ackWaitMs / 3));
 
-    const messages = await consumer.consume({ max_messages: Math.min(this.opts.maxInFlight, 1000) });
+    const messages = await consumer.consume({
+      max_messages: Math.min(this.opts.maxInFlight, 1000),
+      ...pullTimers,
+    });
     this.messages = messages;
     this.attached = true;
     this.lastError = "";

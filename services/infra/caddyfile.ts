@@ -123,14 +123,13 @@ const serviceGone = (writePaths: string) => `	handle_errors {
 		respond @writeGone \`{"type":"/problems/outcome-unknown","title":"Outcome unknown","status":503,"detail":"the producer did not answer (it may be restarting): the write may or may not have been accepted. Retry with the header Idempotency-Key: {re.key.1} and the same body.","operationId":"{re.key.1}"}\` 503
 		respond @gone \`{"type":"/problems/unavailable","title":"Service unavailable","status":503,"detail":"the service behind the edge did not answer (it may be restarting); nothing was applied. Retry shortly."}\` 503
 	}`;
-// Several producers: writes go round, and a replica that refused a connection or is not ready is
-// skipped (a request not yet sent is tried on the next one within lb_try_duration). Its /readyz is
-// asked every second, so one that lost NATS stops getting writes it could only answer 503.
+// Several producers: writes go round, and a replica that refused a connection (killed, restarting)
+// is tried no more for a few seconds while the request goes to the next one (a request not yet sent
+// is retried within lb_try_duration). No active check of /readyz: while the cluster elects a stream
+// leader every producer is briefly not ready, and the edge would then refuse writes the producers
+// can answer themselves, a moment later, better.
 const replicaPolicy = `			lb_policy round_robin
 			fail_duration 5s
-			health_uri /readyz
-			health_interval 1s
-			health_timeout 1s
 `;
 
 // Caddy keeps at most 32 idle connections to an upstream by default and closes the rest. Answers
