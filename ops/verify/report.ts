@@ -38,15 +38,20 @@ export function progressLine(now: number, ledger: Ledger, faults: number): strin
 
 /**
  * For each fault, how long after it was healed (a kill: after the signal) the first write was
- * confirmed (201): how long writes stopped flowing, as a client sees it.
+ * confirmed (201): how long writes stopped flowing, as a client sees it. After a leader kill only
+ * writes sent after the kill count: one sent before may still be confirmed by the old leader.
  */
 export function recoveries(ledger: Ledger, faults: Fault[]): { fault: Fault; ms: number }[] {
-  const commits = ledger.attempts
-    .flatMap((a) => a.answers.filter((x) => x.status === 201).map((x) => x.at + x.ms))
-    .sort((a, b) => a - b);
+  const confirmed = ledger.attempts.flatMap((a) => a.answers.filter((x) => x.status === 201));
+  const commits = confirmed.map((x) => x.at + x.ms).sort((a, b) => a - b);
   const out: { fault: Fault; ms: number }[] = [];
   for (const fault of faults) {
     const end = healedAt(fault);
+    if (fault.kind === "leader") {
+      const after = confirmed.filter((x) => x.at >= end).map((x) => x.at + x.ms);
+      if (after.length) out.push({ fault, ms: Math.min(...after) - end });
+      continue;
+    }
     let lo = 0;
     let hi = commits.length;
     while (lo < hi) {
