@@ -14,6 +14,7 @@ import type { KV } from "@nats-io/kv";
 import { millis, type NatsConnection } from "@nats-io/nats-core";
 import type { Sql } from "postgres";
 import type { Logger } from "../shared/log.ts";
+import { pullTimers } from "../shared/nats.ts";
 import { consumerName, type Table, writesStream } from "../shared/writes.ts";
 import { InFlight } from "./in-flight.ts";
 import type { ConsumerMetrics } from "./metrics.ts";
@@ -21,15 +22,6 @@ import { parseMessage } from "./parse.ts";
 import { describe, isConnectionError, isForeignKeyViolation, isRowError, type RetryPolicy } from "./retry.ts";
 import { Outcomes, type SettleOptions, type Work } from "./settle.ts";
 import { type Applied, applyBatch } from "./store.ts";
-
-/**
- * How long a pull lasts and how often an idle one hears from the server. When the consumer's leader
- * dies (its node is killed), the pull waiting there is lost without a word; nats.js pulls again only
- * after two missed heartbeats, which with its defaults (expires 30 s, heartbeat 15 s) stalled this
- * writer ~30 s after every leader change while the new leader held commands. A 1 s heartbeat finds
- * a lost pull within ~2 s of it (a few small messages a second per writer when idle).
- */
-export const pullTimers = { expires: 5000, idle_heartbeat: 1000 } as const;
 
 export interface WriterOptions extends SettleOptions {
   /** Most rows in one INSERT. */
@@ -147,7 +139,8 @@ export class TableWriter {
           // Start over: look the consumer up again (with back-off) rather than pull from a ghost.
           this.log.warn(`${s.type.replaceAll("_", " ")}: attaching again`, { consumer: name });
           messages.stop();
-        } else if (s.type === "heartbeats_missed") {
+        } else if (s.type === "heartbeats_missed" && s.count === 2) {
+          // Once per stall: with 1 s heartbeats an outage would otherwise log every second.
           this.log.warn("heartbeats missed; the client pulls again", { consumer: name, count: s.count });
         }
       }

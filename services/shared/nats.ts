@@ -77,6 +77,15 @@ export async function connectNats(
   return nc;
 }
 
+/**
+ * How long a pull lasts and how often an idle one hears from the server. When the consumer's leader
+ * dies (its node is killed), the pull waiting there is lost without a word; nats.js pulls again only
+ * after two missed heartbeats, which with its defaults (expires 30 s, heartbeat 15 s) stalled a
+ * writer ~30 s after every leader change while the new leader held commands. A 1 s heartbeat finds
+ * a lost pull within ~2 s of it (a small message a second per idle pull).
+ */
+export const pullTimers = { expires: 5000, idle_heartbeat: 1000 } as const;
+
 export interface JetStreamNeeds {
   streams?: string[];
   consumers?: [stream: string, consumer: string][];
