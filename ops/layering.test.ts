@@ -113,7 +113,7 @@ test("the consumer speaks outcomes, not HTTP: nothing it imports reaches the HTT
 });
 
 test("the graph is read from real imports (a known edge is found)", () => {
-  assert.ok(graph.get("ops/stack.ts")?.includes("services/infra/migrate.ts"));
+  assert.ok(graph.get("ops/lib/stack-setup.ts")?.includes("services/infra/migrate.ts"));
 });
 
 test.run();
