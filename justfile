@@ -92,7 +92,7 @@ fmt:
 fuzz *args:
     {{tsx}} ops/fuzz.ts {{args}}
 
-# Check the system's promises under a seeded workload and faults: `just verify [--seed N] [--duration 90s|10m|2h] [--clients 8] [--faults all|none|kill,pause,...] [--limits default|tiny]`
+# Check the system's promises under a seeded workload and faults: `just verify [--seed N] [--duration 90s|10m|2h] [--clients 8] [--faults all|none|kill,pause,...] [--limits default|tiny] [--cluster]`
 verify *args:
     {{tsx}} ops/verify/cli.ts {{args}}
 

@@ -9,7 +9,16 @@
 //   tsx ops/stack.ts status     what runs where, with NATS_URL=, DATABASE_URL=, REDIS_URL= lines
 //   tsx ops/stack.ts logs [name ...]
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { root } from "../services/infra/paths.ts";
 import { portInUse } from "../services/infra/probe.ts";
@@ -222,18 +231,26 @@ async function upForeground(procs: StackProc[]): Promise<void> {
 }
 
 async function down(): Promise<void> {
-  const procs = await stackProcs();
+  const listed = (await stackProcs()).map((p) => p.name).reverse();
+  // Whatever else has a pid file too: a stack started with another JPW_REPLICAS (a cluster's
+  // nats-1..3, producer-2, ...) stops without the person repeating the variable.
+  const others = existsSync(dirs.run)
+    ? readdirSync(dirs.run)
+        .filter((f) => f.endsWith(".pid"))
+        .map((f) => f.slice(0, -".pid".length))
+        .filter((n) => !listed.includes(n))
+    : [];
   let stopped = 0;
-  for (const p of [...procs].reverse()) {
-    const pid = livePid(p.name);
+  for (const name of [...others, ...listed]) {
+    const pid = livePid(name);
     if (!pid) continue;
     process.kill(pid, "SIGTERM");
-    await until(() => !livePid(p.name), 20_000, `${p.name} to stop`, { intervalMs: 100 }).catch(() => {});
-    if (livePid(p.name)) {
-      warn("stack", `${p.name} did not stop in 20s; killing it`);
+    await until(() => !livePid(name), 20_000, `${name} to stop`, { intervalMs: 100 }).catch(() => {});
+    if (livePid(name)) {
+      warn("stack", `${name} did not stop in 20s; killing it`);
       process.kill(-pid, "SIGKILL");
     }
-    say("stack", `stopped ${p.name}`);
+    say("stack", `stopped ${name}`);
     stopped++;
   }
   if (!stopped) say("stack", "nothing was running");

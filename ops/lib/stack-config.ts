@@ -56,6 +56,56 @@ export function stackPorts() {
   };
 }
 
+/**
+ * JPW_REPLICAS: 1 (the default) runs one of everything; 3 runs a NATS cluster of three nodes with
+ * R3 streams, two producers and two consumers behind the edge (README: Cluster).
+ */
+export function stackReplicas(): 1 | 3 {
+  const raw = process.env.JPW_REPLICAS || "1";
+  if (raw !== "1" && raw !== "3") {
+    throw new Error(`JPW_REPLICAS=${raw}: use 1 (one node) or 3 (a NATS cluster of three)`);
+  }
+  return raw === "3" ? 3 : 1;
+}
+
+export interface NatsNode {
+  /** `nats` alone; `nats-1`..`nats-3` in a cluster. */
+  name: string;
+  port: number;
+  monitorPort: number;
+  /** The route port (a cluster only). */
+  clusterPort?: number;
+}
+
+/**
+ * The NATS nodes, producers and consumers of the stack. A cluster's second and third of each take
+ * JPW_<NAME>_PORT_<n> when set, else the first one's port plus an offset: nats-2 at JPW_NATS_PORT+1,
+ * producer-2 at JPW_PRODUCER_PORT+10 (the services' ports sit one apart).
+ */
+export function stackReplicaPorts() {
+  const p = stackPorts();
+  const n = stackReplicas();
+  const nth = (name: string, first: number, i: number, step: number) =>
+    i === 1 ? first : num(`${name}_${i}`, first + step * (i - 1));
+  const range = (count: number) => Array.from({ length: count }, (_, i) => i + 1);
+  const named = (base: string, i: number) => (n === 1 ? base : `${base}-${i}`);
+  const nats: NatsNode[] = range(n).map((i) => ({
+    name: named("nats", i),
+    port: nth("JPW_NATS_PORT", p.nats, i, 1),
+    monitorPort: nth("JPW_NATS_MONITOR_PORT", p.natsMonitor, i, 1),
+    ...(n > 1
+      ? { clusterPort: nth("JPW_NATS_CLUSTER_PORT", num("JPW_NATS_CLUSTER_PORT", 16248), i, 1) }
+      : {}),
+  }));
+  const services = (base: "producer" | "consumer", first: number, variable: string) =>
+    range(n === 1 ? 1 : 2).map((i) => ({ name: named(base, i), port: nth(variable, first, i, 10) }));
+  return {
+    nats,
+    producers: services("producer", p.producer, "JPW_PRODUCER_PORT"),
+    consumers: services("consumer", p.consumer, "JPW_CONSUMER_PORT"),
+  };
+}
+
 /** The standard port of each server, to tell a person when one already runs there. */
 export const standardPorts = { nats: 4222, natsMonitor: 8222, postgres: 5432, redis: 6379 } as const;
 
@@ -84,6 +134,7 @@ export function stackDirs() {
  */
 export function localUrls(secrets?: Secrets) {
   const p = stackPorts();
+  const nodes = stackReplicaPorts().nats;
   const db = (role: PostgresRole) =>
     secrets
       ? postgresUrl({
@@ -95,7 +146,8 @@ export function localUrls(secrets?: Secrets) {
         })
       : `postgres://${role}@127.0.0.1:${p.postgres}/${databaseName}`;
   return {
-    natsUrl: `nats://127.0.0.1:${p.nats}`,
+    /** Every node of the cluster, comma-separated (services/shared/nats.ts: natsServers). */
+    natsUrl: nodes.map((n) => `nats://127.0.0.1:${n.port}`).join(","),
     natsMonitorUrl: `http://127.0.0.1:${p.natsMonitor}`,
     adminDatabaseUrl: db("postgres"),
     writerDatabaseUrl: db("jpw_writer"),

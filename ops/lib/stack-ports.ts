@@ -16,13 +16,27 @@ const stackPortVariables = [
   "JPW_DEBEZIUM_PORT",
 ];
 
+/** A cluster's further ports (stack-config.ts stackReplicaPorts reads them). */
+const clusterPortVariables = [
+  "JPW_NATS_PORT_2",
+  "JPW_NATS_PORT_3",
+  "JPW_NATS_MONITOR_PORT_2",
+  "JPW_NATS_MONITOR_PORT_3",
+  "JPW_NATS_CLUSTER_PORT",
+  "JPW_NATS_CLUSTER_PORT_2",
+  "JPW_NATS_CLUSTER_PORT_3",
+  "JPW_PRODUCER_PORT_2",
+  "JPW_CONSUMER_PORT_2",
+];
+
 /**
  * Ports for a stack of its own beside others (the checker's, the system benchmark's), each distinct
  * and below the ephemeral range: the stack binds them a minute later (after the UI build and a JVM
  * start), or again when a fault restarts a server, and no client's ephemeral port can take one.
  */
-export async function lastingStackPorts(): Promise<Record<string, string>> {
+export async function lastingStackPorts(o: { cluster?: boolean } = {}): Promise<Record<string, string>> {
+  const variables = o.cluster ? [...stackPortVariables, ...clusterPortVariables] : stackPortVariables;
   const ports = new Set<number>();
-  while (ports.size < stackPortVariables.length) ports.add(await lastingFreePort());
-  return Object.fromEntries(stackPortVariables.map((v, i) => [v, String([...ports][i])]));
+  while (ports.size < variables.length) ports.add(await lastingFreePort());
+  return Object.fromEntries(variables.map((v, i) => [v, String([...ports][i])]));
 }

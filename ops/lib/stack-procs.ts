@@ -25,7 +25,15 @@ import { serviceCommand } from "../../services/infra/service-command.ts";
 import { tools } from "../../services/infra/tools.ts";
 import { debeziumHealthUrl } from "../../services/shared/cdc.ts";
 import { stackSecrets } from "./admin.ts";
-import { databaseName, localUrls, stackDirs, stackPorts, stackProfile } from "./stack-config.ts";
+import {
+  databaseName,
+  localUrls,
+  type NatsNode,
+  stackDirs,
+  stackPorts,
+  stackProfile,
+  stackReplicaPorts,
+} from "./stack-config.ts";
 import type { ProcSpec } from "./supervisor.ts";
 
 export type Group = "infra" | "cdc" | "app" | "edge";
@@ -73,31 +81,9 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
   const pgData = join(dirs.postgres, "data");
   const pgSocket = postgresSocketDir();
 
+  const replicas = stackReplicaPorts();
   const procs: StackProc[] = [
-    {
-      group: "infra",
-      name: "nats",
-      port: ports.nats,
-      cmd: tools.natsServer(),
-      args: ["-c", join(dirs.nats, "nats.conf")],
-      reach: [`NATS_URL=${urls.natsUrl}`, `monitoring ${urls.natsMonitorUrl}`],
-      ready: () => httpOk(`${urls.natsMonitorUrl}/healthz?js-enabled-only=true`),
-      readyTimeoutMs: 20_000,
-      prepare: async () => {
-        mkdirSync(dirs.nats, { recursive: true });
-        writeFileSync(
-          join(dirs.nats, "nats.conf"),
-          natsConfig({
-            port: ports.nats,
-            httpPort: ports.natsMonitor,
-            storeDir: join(dirs.nats, "store"),
-            serverName: "jpw-local",
-            authorization: natsAuthorizationFor(secrets.nats),
-          }),
-          { mode: 0o600 },
-        );
-      },
-    },
+    ...replicas.nats.map((node) => natsProc(node, replicas.nats, secrets)),
     {
       group: "infra",
       name: "postgres",
@@ -164,11 +150,13 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
     name: "consumer" | "producer" | "reader",
     port: number,
     env: Record<string, string>,
+    /** The process's name: the service's, or `producer-2` for a replica. */
+    procName: string = name,
   ): StackProc => {
     const entry = join(root, "services", name, "main.ts");
     return {
       group: "app",
-      name,
+      name: procName,
       port,
       // JPW_RUNTIME=deno runs the services under Deno; JPW_NODE_ARGS are extra flags for node
       // (`just bench system --profile` passes --cpu-prof, which NODE_OPTIONS does not allow).
@@ -194,8 +182,12 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
     };
   };
   procs.push(
-    service("consumer", ports.consumer, { DATABASE_URL: urls.writerDatabaseUrl }),
-    service("producer", ports.producer, { DATABASE_URL: urls.producerDatabaseUrl }),
+    ...replicas.consumers.map((c) =>
+      service("consumer", c.port, { DATABASE_URL: urls.writerDatabaseUrl }, c.name),
+    ),
+    ...replicas.producers.map((c) =>
+      service("producer", c.port, { DATABASE_URL: urls.producerDatabaseUrl }, c.name),
+    ),
     service("reader", ports.reader, {
       DATABASE_URL: urls.readerDatabaseUrl,
       REDIS_URL: urls.readerRedisUrl,
@@ -226,7 +218,7 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
         join(dirs.data, "edge", "Caddyfile"),
         caddyfile({
           port: ports.edge,
-          producer: `127.0.0.1:${ports.producer}`,
+          producer: replicas.producers.map((r) => `127.0.0.1:${r.port}`),
           reader: `127.0.0.1:${ports.reader}`,
           webRoot: join(root, "web", "dist"),
           ...(profile.server
@@ -245,6 +237,44 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
   // supervisor's growing delay) instead of leaving the system without it.
   if (profile.server) for (const p of procs) p.restart = true;
   return procs;
+}
+
+/**
+ * One nats-server: alone, or a node of the cluster whose routes reach the others. Each node has its
+ * own folder (config, JetStream store); a lone server keeps the folder layout it always had.
+ */
+function natsProc(node: NatsNode, nodes: NatsNode[], secrets: Secrets): StackProc {
+  const dir = nodes.length > 1 ? join(stackDirs().nats, node.name) : stackDirs().nats;
+  const monitorUrl = `http://127.0.0.1:${node.monitorPort}`;
+  const clientUrl = `nats://127.0.0.1:${node.port}`;
+  return {
+    group: "infra",
+    name: node.name,
+    port: node.port,
+    cmd: tools.natsServer(),
+    args: ["-c", join(dir, "nats.conf")],
+    reach: [`NATS_URL=${clientUrl}`, `monitoring ${monitorUrl}`],
+    // A node of a cluster is healthy once it has JetStream; that the cluster has a meta leader is
+    // the stack's next wait (stack-setup.ts), since a lone node cannot have one.
+    ready: () => httpOk(`${monitorUrl}/healthz?js-enabled-only=true`),
+    readyTimeoutMs: 20_000,
+    prepare: async () => {
+      mkdirSync(dir, { recursive: true });
+      const routes = nodes.filter((n) => n !== node).map((n) => n.clusterPort ?? 0);
+      writeFileSync(
+        join(dir, "nats.conf"),
+        natsConfig({
+          port: node.port,
+          httpPort: node.monitorPort,
+          storeDir: join(dir, "store"),
+          serverName: nodes.length > 1 ? `jpw-local-${node.name}` : "jpw-local",
+          authorization: natsAuthorizationFor(secrets.nats),
+          ...(node.clusterPort ? { cluster: { name: "jpw-local", port: node.clusterPort, routes } } : {}),
+        }),
+        { mode: 0o600 },
+      );
+    },
+  };
 }
 
 const localSlot = "jpw_local";

@@ -3,6 +3,7 @@
 // checker (ops/verify) run the same steps.
 import { migrate } from "../../services/infra/migrate.ts";
 import { setRolePasswords } from "../../services/infra/postgres-auth.ts";
+import { httpOk, metaLeader } from "../../services/infra/probe.ts";
 import {
   connectTo,
   DestructiveChangeError,
@@ -11,8 +12,19 @@ import {
 } from "../../services/infra/reconcile/mod.ts";
 import type { Secrets } from "../../services/infra/secrets.ts";
 import { say, warn } from "../../services/infra/term.ts";
-import { localUrls, stackDirs } from "./stack-config.ts";
+import { until } from "../../services/infra/until.ts";
+import { localUrls, stackDirs, stackReplicaPorts, stackReplicas } from "./stack-config.ts";
 import { databaseName, type Group, stackAdminSql } from "./stack-procs.ts";
+
+/**
+ * The environment streams.yaml is read with. In a cluster the CDC stream cannot acknowledge before
+ * its write is on disk (persist_mode async is for one replica only: docs/durability.md), so the
+ * cluster's stack sets JPW_CDC_PERSIST_MODE=default unless a person chose otherwise.
+ */
+export function streamsEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (stackReplicas() === 1) return env;
+  return { ...env, JPW_REPLICAS: "3", JPW_CDC_PERSIST_MODE: env.JPW_CDC_PERSIST_MODE || "default" };
+}
 
 /** A failure to tell a person in one line (no stack trace). */
 export class StackError extends Error {
@@ -58,10 +70,27 @@ export async function afterGroup(
   } finally {
     await sql.end();
   }
-  // The reconciler runs before any service: services only check that their objects exist.
+  // The reconciler runs before any service: services only check that their objects exist. A
+  // cluster creates and changes streams only once its nodes have elected a meta leader and every
+  // node has caught up with the streams it holds (full /healthz): before that, a restarted cluster
+  // lists some objects as missing, and creating them again fails.
+  if (stackReplicas() > 1) {
+    const leader = await until(
+      () => metaLeader(localUrls().natsMonitorUrl),
+      60_000,
+      "a JetStream meta leader",
+    );
+    const health = stackReplicaPorts().nats.map((n) => `http://127.0.0.1:${n.monitorPort}/healthz`);
+    await until(
+      async () => (await Promise.all(health.map((u) => httpOk(u)))).every(Boolean),
+      60_000,
+      "every NATS node to be current",
+    );
+    log.say("stack", `JetStream meta leader ${leader}, every node current`);
+  }
   const nc = await connectTo(localUrls().natsUrl, { user: "admin", pass: secrets.nats.admin });
   try {
-    const { plan, result } = await reconcile(nc, loadSpecFile(), {
+    const { plan, result } = await reconcile(nc, loadSpecFile(undefined, { env: streamsEnv() }), {
       monitorUrl: localUrls().natsMonitorUrl,
       log: (l) => log.say("streams", l),
     }).catch((err) => {

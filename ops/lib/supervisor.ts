@@ -67,14 +67,15 @@ export class Supervisor {
     });
   }
 
-  async stop(graceMs = 15_000): Promise<void> {
+  /** Stops it for good (no restart); `signal` SIGKILL makes the stop a crash. */
+  async stop(graceMs = 15_000, signal: NodeJS.Signals = this.spec.stopSignal ?? "SIGTERM"): Promise<void> {
     this.stopping = true;
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) {
       this.resolveExited();
       return;
     }
-    child.kill(this.spec.stopSignal ?? "SIGTERM");
+    child.kill(signal);
     const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
     await this.exited;
     clearTimeout(timer);

@@ -10,6 +10,7 @@ import { defaultSpecFile, loadSpecFile } from "../../services/infra/reconcile/sp
 import { color } from "../../services/infra/term.ts";
 import { adminNatsAuth } from "../lib/admin.ts";
 import { localUrls } from "../lib/stack-config.ts";
+import { streamsEnv } from "../lib/stack-setup.ts";
 
 const usage = `Usage: tsx ops/reconcile/cli.ts plan|apply [options]
 
@@ -63,7 +64,10 @@ export async function main(argv: string[], env = process.env): Promise<number> {
 
   let desired: ReturnType<typeof loadSpecFile>;
   try {
-    desired = loadSpecFile(values.file ?? defaultSpecFile, { env });
+    // The local stack's own streams take its cluster's settings (JPW_REPLICAS=3: stack-setup.ts).
+    desired = loadSpecFile(values.file ?? defaultSpecFile, {
+      env: server === local.natsUrl ? streamsEnv(env) : env,
+    });
   } catch (err) {
     return fail(err);
   }

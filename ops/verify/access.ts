@@ -4,6 +4,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import postgres, { type Sql } from "postgres";
 import { loadSecrets } from "../../services/infra/secrets.ts";
+import { natsServers } from "../../services/shared/nats.ts";
 import { localUrls, stackDirs } from "../lib/stack-config.ts";
 
 /** The checker's stack's credentials (its own data folder, generated when it first started). */
@@ -12,7 +13,7 @@ const secrets = () => loadSecrets(stackDirs().secrets);
 /** The admin NATS connection; it outlives any outage the fault schedule makes. */
 export function operatorNats(): Promise<NatsConnection> {
   return connect({
-    servers: localUrls().natsUrl,
+    servers: natsServers(localUrls().natsUrl),
     user: "admin",
     pass: secrets().nats.admin,
     name: "jpw-verify",

@@ -3,7 +3,10 @@
 // a fault schedule, then checks every answer and the final state. Exit 0: no violation; 1: at
 // least one (printed with the seed and the operation); 2: the run could not be made.
 //
-//   tsx ops/verify/cli.ts [--seed N] [--duration 90s] [--clients 8] [--faults all] [--limits tiny]
+//   tsx ops/verify/cli.ts [--seed N] [--duration 90s] [--clients 8] [--faults all] [--limits tiny] [--cluster]
+//
+// --cluster runs the stack as JPW_REPLICAS=3 runs it (three nats-servers, R3 streams, two producers
+// and two consumers) and adds the fault `leader`: the WRITES leader's node killed and restarted.
 //
 // The stack's modules read their ports and data folder from JPW_* variables when they load, so
 // this file sets them first and loads the run afterwards.
@@ -23,12 +26,6 @@ async function main(): Promise<number> {
     console.error(`${(err as Error).message}\n\n${usage}`);
     return 2;
   }
-  if (o.cluster) {
-    console.error(
-      "--cluster: the local stack cannot run a NATS cluster with several producers and consumers yet (issue 12 part 4)",
-    );
-    return 2;
-  }
   const data = mkdtempSync(join(tmpdir(), "jpw-verify-"));
   // Postgres runs as its own user when we are root: it must reach its folder under this one.
   chmodSync(data, 0o755);
@@ -36,7 +33,9 @@ async function main(): Promise<number> {
     JPW_DATA_DIR: data,
     JPW_PROFILE: "local",
     // Below the ephemeral range: a server restarted by a fault must find its port still free.
-    ...(await lastingStackPorts()),
+    // A cluster (--cluster): three nats-servers with their route ports, two producers and consumers.
+    ...(await lastingStackPorts({ cluster: o.cluster })),
+    ...(o.cluster ? { JPW_REPLICAS: "3" } : {}),
     ...(o.limits === "tiny" ? tinyLimits : {}),
   };
   Object.assign(process.env, env);

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Rng } from "./rng.ts";
 import type { OwnedStack } from "./stack.ts";
 
-export const faultKinds = ["kill", "pause", "restart", "down", "slow", "cut", "reset"] as const;
+export const faultKinds = ["kill", "pause", "restart", "down", "slow", "cut", "reset", "leader"] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
 export interface Fault {
@@ -18,7 +18,20 @@ export interface Fault {
   ms: number;
   /** slow: the delay added to every chunk. */
   delayMs?: number;
+  /** leader: the node that led the stream when the fault began (found as it is injected). */
+  node?: string;
 }
+
+/**
+ * What a `leader` fault needs to know: the name of the server that leads a stream now (its
+ * `cluster.leader`), asked over the checker's admin connection.
+ */
+export interface FaultContext {
+  streamLeader(stream: string): Promise<string | undefined>;
+}
+
+/** The stream a `leader` fault aims at: the command log, where every write goes. */
+export const leaderStreams = ["WRITES"];
 
 /** Which targets each kind applies to, given the stack's process and link names. */
 export function faultTargets(procs: string[], links: string[]): Record<FaultKind, string[]> {
@@ -33,6 +46,8 @@ export function faultTargets(procs: string[], links: string[]): Record<FaultKind
     slow: links,
     cut: links,
     reset: links,
+    // A cluster's stream leader: its node killed (SIGKILL) and started again a few seconds later.
+    leader: procs.some((p) => /^nats-\d+$/.test(p)) ? leaderStreams : [],
   };
 }
 
@@ -70,6 +85,7 @@ const lasting: Record<FaultKind, [number, number] | undefined> = {
   down: [2000, 15_000],
   slow: [3000, 15_000],
   cut: [2000, 12_000],
+  leader: [3000, 8000],
 };
 
 /**
@@ -92,7 +108,7 @@ export function makeSchedule(
     const range = lasting[kind];
     const ms = range ? rng.int(range[0], range[1]) : 0;
     const delayMs = kind === "slow" ? rng.pick([20, 50, 100, 250, 500]) : undefined;
-    const restarts = kind === "kill" || kind === "restart" || kind === "down";
+    const restarts = kind === "kill" || kind === "restart" || kind === "down" || kind === "leader";
     if (!(restarts && memoryWitnesses.test(target) && at >= witnessFrom) && at + ms < o.endMs) {
       out.push({ at, kind, target, ms, ...(delayMs ? { delayMs } : {}) });
     }
@@ -102,12 +118,36 @@ export function makeSchedule(
 }
 
 export const describeFault = (f: Fault): string =>
-  `${f.kind} ${f.target}${f.ms ? ` for ${(f.ms / 1000).toFixed(1)}s` : ""}${f.delayMs ? ` (+${f.delayMs} ms per chunk)` : ""}`;
+  f.kind === "leader"
+    ? `kill the ${f.target} leader${f.node ? ` (${f.node})` : ""}, start it after ${(f.ms / 1000).toFixed(1)}s`
+    : `${f.kind} ${f.target}${f.ms ? ` for ${(f.ms / 1000).toFixed(1)}s` : ""}${f.delayMs ? ` (+${f.delayMs} ms per chunk)` : ""}`;
+
+/**
+ * When writes are expected to flow again from: a fault's end, except a leader kill's start, since
+ * a cluster that lost one node of three keeps (after an election) writing without it.
+ */
+export const healedAt = (f: Fault): number => (f.kind === "leader" ? f.at : f.at + f.ms);
 
 /** Injects one fault and heals it after its time; resolves when it is healed (or stopped early). */
-export async function inject(stack: OwnedStack, f: Fault, signal: AbortSignal): Promise<void> {
+export async function inject(
+  stack: OwnedStack,
+  f: Fault,
+  signal: AbortSignal,
+  ctx?: FaultContext,
+): Promise<void> {
   const wait = (ms: number) => sleep(ms, undefined, { signal }).catch(() => {});
   switch (f.kind) {
+    case "leader": {
+      // The server name is the stack's (jpw-local-nats-2); the process is its node (nats-2).
+      const leader = await ctx?.streamLeader(f.target).catch(() => undefined);
+      const p = stack.procs.find((x) => leader?.endsWith(`-${x.name}`));
+      if (!p) return;
+      f.node = p.name;
+      await p.crash();
+      await wait(f.ms);
+      p.start();
+      return;
+    }
     case "kill":
       stack.proc(f.target).signal("SIGKILL");
       return;

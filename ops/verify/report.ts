@@ -3,7 +3,7 @@
 import { inspect } from "node:util";
 import { color } from "../../services/infra/term.ts";
 import type { CacheCheck } from "./cache.ts";
-import type { Fault } from "./faults.ts";
+import { type Fault, healedAt } from "./faults.ts";
 import type { Ledger, Violation } from "./ledger.ts";
 import type { Growth } from "./memory.ts";
 import type { VerifyOptions } from "./options.ts";
@@ -38,15 +38,20 @@ export function progressLine(now: number, ledger: Ledger, faults: number): strin
 
 /**
  * For each fault, how long after it was healed (a kill: after the signal) the first write was
- * confirmed (201): how long writes stopped flowing, as a client sees it.
+ * confirmed (201): how long writes stopped flowing, as a client sees it. After a leader kill only
+ * writes sent after the kill count: one sent before may still be confirmed by the old leader.
  */
 export function recoveries(ledger: Ledger, faults: Fault[]): { fault: Fault; ms: number }[] {
-  const commits = ledger.attempts
-    .flatMap((a) => a.answers.filter((x) => x.status === 201).map((x) => x.at + x.ms))
-    .sort((a, b) => a - b);
+  const confirmed = ledger.attempts.flatMap((a) => a.answers.filter((x) => x.status === 201));
+  const commits = confirmed.map((x) => x.at + x.ms).sort((a, b) => a - b);
   const out: { fault: Fault; ms: number }[] = [];
   for (const fault of faults) {
-    const end = fault.at + fault.ms;
+    const end = healedAt(fault);
+    if (fault.kind === "leader") {
+      const after = confirmed.filter((x) => x.at >= end).map((x) => x.at + x.ms);
+      if (after.length) out.push({ fault, ms: Math.min(...after) - end });
+      continue;
+    }
     let lo = 0;
     let hi = commits.length;
     while (lo < hi) {
@@ -75,7 +80,7 @@ export interface Summary extends RunFigures {
 export function printSummary(s: Summary): void {
   const { ledger } = s;
   const line = (k: string, v: string) => console.log(`  ${k.padEnd(22)} ${v}`);
-  const rerun = `just verify --seed ${s.seed} --duration ${Math.round(s.options.durationMs / 1000)}s --clients ${s.options.clients} --faults ${s.options.faults} --limits ${s.options.limits}`;
+  const rerun = `just verify --seed ${s.seed} --duration ${Math.round(s.options.durationMs / 1000)}s --clients ${s.options.clients} --faults ${s.options.faults} --limits ${s.options.limits}${s.options.cluster ? " --cluster" : ""}`;
   console.log(`\n${color.bold("summary")}`);
   line("seed", `${s.seed}   (${rerun})`);
   line("ran", `${fmt(s.runMs)}${s.interrupted ? " (interrupted)" : ""} with ${s.options.clients} clients`);
@@ -105,6 +110,16 @@ export function printSummary(s: Summary): void {
         .slice(0, 3)
         .map((r) => `${r.fault.kind} ${r.fault.target} ${(r.ms / 1000).toFixed(1)}s`)
         .join(", ")}`,
+    );
+  }
+  // Every leader kill on its own line: the cluster's failover time is the figure a cluster run is for.
+  const leaders = recoveries(ledger, s.injected).filter((r) => r.fault.kind === "leader");
+  if (leaders.length) {
+    line(
+      "after leader kills",
+      leaders
+        .map((r) => `${(r.ms / 1000).toFixed(1)}s${r.fault.node ? ` (${r.fault.node})` : ""}`)
+        .join(", "),
     );
   }
   line("final rows", `${s.rows.users} users, ${s.rows.orders} orders; ${s.deadLetters} dead letters`);

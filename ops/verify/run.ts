@@ -15,7 +15,7 @@ import { color } from "../../services/infra/term.ts";
 import type { OrderRow, UserRow } from "../../services/shared/rows.ts";
 import { isoTimestampFormat } from "../../services/shared/timestamps.ts";
 import { consumerName, dlqHeaders, dlqStream, tables, writesStream } from "../../services/shared/writes.ts";
-import { stackDirs, stackPorts } from "../lib/stack-config.ts";
+import { stackDirs, stackPorts, stackReplicaPorts } from "../lib/stack-config.ts";
 import { operatorNats, operatorSql } from "./access.ts";
 import { cacheTargets, checkCache } from "./cache.ts";
 import { checkFinal, type DeadLetter, snapshotOf, verdict } from "./checks.ts";
@@ -23,6 +23,7 @@ import { HttpClient } from "./client.ts";
 import {
   describeFault,
   type Fault,
+  type FaultKind,
   faultTargets,
   inject,
   makeSchedule,
@@ -102,7 +103,7 @@ async function play(
     stack.procs.map((p) => p.name),
     stack.links.map((l) => l.name),
   );
-  const schedule = makeSchedule(new Rng(o.seed, 1), selectFaults(o.faults, targets), {
+  const schedule = makeSchedule(new Rng(o.seed, 1), weighLeaderKills(selectFaults(o.faults, targets)), {
     startMs: 10_000,
     endMs: o.durationMs - 5000,
   });
@@ -119,7 +120,9 @@ async function play(
       if (faults.signal.aborted || isStopping()) return;
       injected.push(f);
       say(`${fmtDuration(now())} fault ${injected.length}: ${describeFault(f)}`);
-      await inject(stack, f, faults.signal);
+      await inject(stack, f, faults.signal, { streamLeader: (s) => streamLeader(nc, s) });
+      if (f.node)
+        say(`${fmtDuration(now())} fault ${injected.length}: ${f.node} led ${f.target}; started again`);
     }
   })();
 
@@ -232,8 +235,9 @@ async function finish(
       if (c.num_pending + c.num_ack_pending > 0)
         return `${consumerName(t)}: ${c.num_pending} pending, ${c.num_ack_pending} unacknowledged`;
     }
-    const held = await heldCommands(stackPorts().consumer);
-    return held > 0 ? `${held} commands held by the consumer` : undefined;
+    let held = 0;
+    for (const c of stackReplicaPorts().consumers) held += await heldCommands(c.port);
+    return held > 0 ? `${held} commands held by the consumers` : undefined;
   });
   if (drained) violations.push({ rule: "none-abandoned", what: `90 s after quiescence: ${drained}` });
   const quietAt = performance.now();
@@ -324,6 +328,23 @@ async function finish(
     reportFile,
   });
   return violations.length ? 1 : 0;
+}
+
+/**
+ * A cluster run is for its leader kills: among dozens of process and link faults a uniform pick
+ * would rarely choose one, so they make up about a third of the schedule.
+ */
+function weighLeaderKills(pairs: [FaultKind, string][]): [FaultKind, string][] {
+  const leaders = pairs.filter(([k]) => k === "leader");
+  if (!leaders.length || leaders.length === pairs.length) return pairs;
+  const copies = Math.ceil((pairs.length - leaders.length) / 2 / leaders.length);
+  return [...pairs, ...Array.from({ length: copies }, () => leaders).flat()];
+}
+
+/** The server that leads `stream` now (undefined while it has none: an election). */
+async function streamLeader(nc: NatsConnection, stream: string): Promise<string | undefined> {
+  const jsm = await jetstreamManager(nc, { timeout: 5000 });
+  return (await jsm.streams.info(stream)).cluster?.leader;
 }
 
 const isFinal = (s: string | undefined) => s === "committed" || s === "rejected" || s === "failed";

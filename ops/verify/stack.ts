@@ -115,6 +115,13 @@ export class OwnedProc {
     await this.sup?.stop();
   }
 
+  /** SIGKILL, and not restarted until `start()`: a crashed node kept down for a while. */
+  async crash(): Promise<void> {
+    if (this.frozen) this.thaw();
+    this.down = true;
+    await this.sup?.stop(15_000, "SIGKILL");
+  }
+
   rss(): number | undefined {
     const pid = this.pid;
     return pid ? rssBytes(pid) : undefined;

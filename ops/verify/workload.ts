@@ -354,6 +354,7 @@ export async function poll(ctx: ClientContext, a: Attempt, untilMs?: number): Pr
       if (status !== "accepted" && status !== "404") {
         // The operation is the key's: committed with another body (or in the other table) is
         // another write's commit, not this one's.
+        // Only a committed view has a result (a rejected or failed one has none).
         const mine =
           status === "committed" &&
           view.table === a.payload.table &&

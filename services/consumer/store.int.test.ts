@@ -47,10 +47,12 @@ users("new users are inserted in one statement and come back with their stored r
 users(
   "inside one batch: a redelivery is a duplicate, another payload under the key is reused, a second taker of an email gets email-taken",
   async () => {
-    const a = user("Cat", "cat@example.com");
+    // A batch inserts in id order: the first taker of the email must have the smaller id.
+    const [first, second] = [crypto.randomUUID(), crypto.randomUUID()].sort();
+    const a = user("Cat", "cat@example.com", first);
     const again = { ...a };
     const reused = user("Cat 2", "cat2@example.com", a.operationId);
-    const sameEmail = user("Other Cat", "CAT@example.com");
+    const sameEmail = user("Other Cat", "CAT@example.com", second);
     const out = await applyBatch(sql, "users", [a, again, reused, sameEmail]);
     assert.equal(kinds(out), ["inserted", "duplicate", "key-reused", "email-taken"]);
     assert.equal((out[1] as { result: unknown }).result, (out[0] as { result: unknown }).result);

@@ -14,6 +14,7 @@ import type { KV } from "@nats-io/kv";
 import { millis, type NatsConnection } from "@nats-io/nats-core";
 import type { Sql } from "postgres";
 import type { Logger } from "../shared/log.ts";
+import { pullTimers } from "../shared/nats.ts";
 import { consumerName, type Table, writesStream } from "../shared/writes.ts";
 import { InFlight } from "./in-flight.ts";
 import type { ConsumerMetrics } from "./metrics.ts";
@@ -120,7 +121,10 @@ export class TableWriter {
     clearInterval(this.sweeper);
     this.sweeper = setInterval(() => this.inFlight.working(), Math.max(500, ackWaitMs / 3));
 
-    const messages = await consumer.consume({ max_messages: Math.min(this.opts.maxInFlight, 1000) });
+    const messages = await consumer.consume({
+      max_messages: Math.min(this.opts.maxInFlight, 1000),
+      ...pullTimers,
+    });
     this.messages = messages;
     this.attached = true;
     this.lastError = "";
@@ -135,7 +139,8 @@ export class TableWriter {
           // Start over: look the consumer up again (with back-off) rather than pull from a ghost.
           this.log.warn(`${s.type.replaceAll("_", " ")}: attaching again`, { consumer: name });
           messages.stop();
-        } else if (s.type === "heartbeats_missed") {
+        } else if (s.type === "heartbeats_missed" && s.count === 2) {
+          // Once per stall: with 1 s heartbeats an outage would otherwise log every second.
           this.log.warn("heartbeats missed; the client pulls again", { consumer: name, count: s.count });
         }
       }

@@ -4,7 +4,8 @@ import { writePaths } from "../shared/public-routes.ts";
 
 export interface EdgeOptions {
   port: number;
-  producer: string;
+  /** host:port of the producer, or of each producer replica (a cluster's stack runs two). */
+  producer: string | string[];
   reader: string;
   webRoot: string;
   /** Listen on loopback only (the native stack and tests); a container or a server listens on all interfaces. */
@@ -27,6 +28,7 @@ export interface EdgeOptions {
  */
 export function caddyfile(o: EdgeOptions): string {
   const paths = writePaths.flatMap((p) => [p, `${p}/`]).join(" ");
+  const producers = typeof o.producer === "string" ? [o.producer] : o.producer;
   const healthz = `	handle /healthz {
 ${readOnly("\t\t", 'respond "ok" 200')}
 	}`;
@@ -46,10 +48,10 @@ ${readOnly("\t\t", 'respond "ok" 200')}
 	request_header @keyless Idempotency-Key {http.request.uuid}
 	# A service restarting is waited for (only a request not yet sent is tried again).
 	handle @writes {
-		reverse_proxy ${o.producer} {
+		reverse_proxy ${producers.join(" ")} {
 			lb_try_duration 5s
 			lb_try_interval 250ms
-${keepAlive}
+${producers.length > 1 ? replicaPolicy : ""}${keepAlive}
 		}
 	}
 	handle /api/* {
@@ -121,6 +123,15 @@ const serviceGone = (writePaths: string) => `	handle_errors {
 		respond @writeGone \`{"type":"/problems/outcome-unknown","title":"Outcome unknown","status":503,"detail":"the producer did not answer (it may be restarting): the write may or may not have been accepted. Retry with the header Idempotency-Key: {re.key.1} and the same body.","operationId":"{re.key.1}"}\` 503
 		respond @gone \`{"type":"/problems/unavailable","title":"Service unavailable","status":503,"detail":"the service behind the edge did not answer (it may be restarting); nothing was applied. Retry shortly."}\` 503
 	}`;
+// Several producers: writes go round, and a replica that refused a connection (killed, restarting)
+// is tried no more for a few seconds while the request goes to the next one (a request not yet sent
+// is retried within lb_try_duration). No active check of /readyz: while the cluster elects a stream
+// leader every producer is briefly not ready, and the edge would then refuse writes the producers
+// can answer themselves, a moment later, better.
+const replicaPolicy = `			lb_policy round_robin
+			fail_duration 5s
+`;
+
 // Caddy keeps at most 32 idle connections to an upstream by default and closes the rest. Answers
 // come in bursts (a batch of writes commits together), so with more requests in flight than that it
 // closed and reopened connections all the time (13% of writes at 64 clients opened one), each a

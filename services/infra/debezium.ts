@@ -11,6 +11,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { Sql } from "postgres";
 import { cdcHeartbeatSubject, cdcStream, debeziumDefaults, debeziumHealthUrl } from "../shared/cdc.ts";
+import { natsServers } from "../shared/nats.ts";
 import { root } from "./paths.ts";
 import { debeziumHome, tools } from "./tools.ts";
 
@@ -169,7 +170,7 @@ export async function debeziumReady(o: {
   const own = !nc;
   if (!nc) {
     if (!o.natsUrl) throw new Error("debeziumReady needs nc or natsUrl");
-    nc = await connect({ servers: o.natsUrl, timeout: 2000, ...o.natsAuth });
+    nc = await connect({ servers: natsServers(o.natsUrl), timeout: 2000, ...o.natsAuth });
   }
   try {
     const jsm = await jetstreamManager(nc, { timeout: 2000 });

@@ -49,3 +49,18 @@ export async function httpOk(url: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * The JetStream meta leader a node's monitoring endpoint names (/jsz), or undefined while the
+ * cluster has none (just started, or electing): until then no stream can be created or changed.
+ */
+export async function metaLeader(monitorUrl: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${monitorUrl}/jsz`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) return undefined;
+    const jsz = (await res.json()) as { meta_cluster?: { leader?: string } };
+    return jsz.meta_cluster?.leader || undefined;
+  } catch {
+    return undefined;
+  }
+}

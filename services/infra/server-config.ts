@@ -13,6 +13,14 @@ export interface NatsConfigOptions {
   authorization: string;
   /** Loopback unless other hosts (containers) must reach it. */
   host?: string;
+  /** A node of a cluster: its own route port and the route ports of the other nodes (loopback only). */
+  cluster?: NatsClusterOptions;
+}
+
+export interface NatsClusterOptions {
+  name: string;
+  port: number;
+  routes: number[];
 }
 
 export function natsConfig(o: NatsConfigOptions): string {
@@ -29,8 +37,18 @@ jetstream {
   max_memory_store: 256MB
   max_file_store: 20GB
 }
+${o.cluster ? clusterBlock(o.cluster) : ""}
 ${o.authorization}`;
 }
+
+// Routes listen on loopback only: every node of the local cluster runs on this machine. Each node
+// lists the others; configured routes are retried for as long as a node is gone (a killed one
+// comes back).
+const clusterBlock = (c: NatsClusterOptions) => `cluster {
+  name: ${JSON.stringify(c.name)}
+  listen: "127.0.0.1:${c.port}"
+  routes: [${c.routes.map((p) => JSON.stringify(`nats-route://127.0.0.1:${p}`)).join(", ")}]
+}`;
 
 export interface PostgresOptions {
   dataDir: string;

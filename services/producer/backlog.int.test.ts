@@ -2,17 +2,22 @@
 // bound (jpw.backlog.max_msgs), then answer 503 backlog-full with Retry-After before anything is
 // published; every accepted write lands once the writers are back. With several producers the
 // bound is overshot by at most what the others publish within one refresh interval.
+
+import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { until } from "../infra/until.ts";
+import { UnavailableError } from "../shared/errors.ts";
+import { createLogger } from "../shared/log.ts";
 import { startNats } from "../testing/nats.ts";
 import { startPostgres } from "../testing/postgres.ts";
 import { startService } from "../testing/service.ts";
 import { applyStreams } from "../testing/streams.ts";
 import { type Answer, postJson, startWritePath } from "../testing/write-path.ts";
+import { Backlog } from "./backlog.ts";
 
 const bound = 20;
 const nats = await startNats({ own: true });
@@ -152,6 +157,39 @@ backlog(
     assert.match(r.body.detail as string, /consumer WRITES\/users-writer not found: run just streams apply/);
     assert.is((await jsm.streams.info("WRITES")).state.last_seq, before, "nothing was published");
     await applyStreams(nats.url, undefined, { JPW_BACKLOG_MAX_MSGS: String(bound) });
+  },
+);
+
+backlog(
+  "a reading that goes unanswered (a consumer's leader being elected) admits on the last reading for a while, then refuses",
+  async () => {
+    // The default bound: what the tests above left queued stays well below it.
+    await applyStreams(nats.url);
+    const log = createLogger("backlog-test", "error");
+    const stale = 1500;
+    const jsm = await jetstreamManager(nc, { timeout: 300 });
+    const b = new Backlog(async () => jsm, log, {
+      refreshMs: 10,
+      staleMs: stale,
+    });
+    await b.admit("users");
+    // SIGSTOP: the server holds the connection and answers nothing, as a dead leader does.
+    const pid = nats.pid ?? 0;
+    process.kill(pid, "SIGSTOP");
+    try {
+      await sleep(50);
+      await b.admit("users");
+      await sleep(stale);
+      const refused = await b.admit("users").then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      assert.instance(refused, UnavailableError);
+      assert.match(refused?.message ?? "", /cannot read the backlog of users-writer/);
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await until(() => b.admit("users").then(() => true), 10_000, "a fresh reading");
   },
 );
 

@@ -26,10 +26,19 @@ interface Reading {
   bound: number;
   /** `completed` when the read was sent: everything started after it is not in `backlog`. */
   completedAtRead: number;
+  /** When it was read (performance.now()). */
+  at: number;
 }
 
 export interface BacklogOptions {
   refreshMs: number;
+  /**
+   * How long the last reading stands in when a read fails without saying the consumer is gone (a
+   * timeout): in a cluster a consumer's info goes unanswered while its new leader is elected
+   * (seconds after a node dies), and refusing every write meanwhile would add an outage to a
+   * failover. What this producer starts meanwhile is still counted on top. Default 10 s.
+   */
+  staleMs?: number;
   /** Seconds a refused client is told to wait. */
   retryAfterSeconds?: number;
 }
@@ -100,9 +109,14 @@ export class Backlog {
             backlog: c.num_pending + c.num_ack_pending,
             bound: bound(c.config.metadata?.[backlogMetadata], this.log),
             completedAtRead,
+            at: performance.now(),
           };
         } catch (err) {
-          next[table] = new Error(missing(err, table), { cause: err });
+          const last = this.readings?.[table];
+          const reason = missing(err, table);
+          const recent =
+            last && !(last instanceof Error) && performance.now() - last.at < (this.opts.staleMs ?? 10_000);
+          next[table] = recent && !gone(reason) ? last : new Error(reason, { cause: err });
         }
       }),
     );
@@ -120,6 +134,8 @@ function bound(value: string | undefined, log: Logger): number {
   });
   return backlogDefault;
 }
+
+const gone = (reason: string) => reason.endsWith("not found: run just streams apply");
 
 function missing(err: unknown, table: Table): string {
   const code = (err as { code?: number }).code;

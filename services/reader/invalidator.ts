@@ -31,6 +31,7 @@ import { cdcConsumer, cdcStream } from "../shared/cdc.ts";
 import type { InvalidationEvent } from "../shared/invalidation.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Registry } from "../shared/metrics.ts";
+import { pullTimers } from "../shared/nats.ts";
 import { type Table, tables } from "../shared/writes.ts";
 import type { Cache, CdcPosition } from "./cache.ts";
 import { parseChange } from "./cdc-event.ts";
@@ -376,7 +377,8 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
         };
         messages = await consumer.consume({
           max_messages: maxBatch,
-          expires: 10_000,
+          // A pull lost with the CDC consumer's leader (a cluster's node killed) is noticed in ~2 s.
+          ...pullTimers,
           callback: (m) => {
             queue.push(m);
             if (draining) return;

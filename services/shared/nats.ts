@@ -24,6 +24,18 @@ export function isWriteReply(subject: string): boolean {
  */
 export const inboxPrefixOf = (user: string) => `_INBOX_${user}`;
 
+/**
+ * NATS_URL as the client's server list: one URL, or a cluster's nodes separated by commas
+ * (`nats://127.0.0.1:14222,nats://127.0.0.1:14223`). nats.js takes a string as one server, so a
+ * list must reach it as an array; it then connects to any node and moves to another when one goes.
+ */
+export function natsServers(url: string): string[] {
+  return url
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
 export interface NatsAuth {
   user: string;
   /** Empty: connect without credentials (a server without authorization). */
@@ -37,7 +49,7 @@ export async function connectNats(
   auth?: NatsAuth,
 ): Promise<NatsConnection> {
   const nc = await connect({
-    servers: url,
+    servers: natsServers(url),
     name,
     // nats.js ignores credentials inside URLs: they come from NATS_USER and NATS_PASSWORD.
     ...(auth?.pass ? { user: auth.user, pass: auth.pass, inboxPrefix: inboxPrefixOf(auth.user) } : {}),
@@ -64,6 +76,15 @@ export async function connectNats(
   })().catch(() => {});
   return nc;
 }
+
+/**
+ * How long a pull lasts and how often an idle one hears from the server. When the consumer's leader
+ * dies (its node is killed), the pull waiting there is lost without a word; nats.js pulls again only
+ * after two missed heartbeats, which with its defaults (expires 30 s, heartbeat 15 s) stalled a
+ * writer ~30 s after every leader change while the new leader held commands. A 1 s heartbeat finds
+ * a lost pull within ~2 s of it (a small message a second per idle pull).
+ */
+export const pullTimers = { expires: 5000, idle_heartbeat: 1000 } as const;
 
 export interface JetStreamNeeds {
   streams?: string[];

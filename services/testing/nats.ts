@@ -6,10 +6,13 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node";
 import { natsAuthorizationFor } from "../infra/nats-auth.ts";
+import { httpOk, metaLeader } from "../infra/probe.ts";
 import type { NatsUser } from "../infra/secrets.ts";
-import { natsConfig } from "../infra/server-config.ts";
+import { type NatsClusterOptions, natsConfig } from "../infra/server-config.ts";
 import { tools } from "../infra/tools.ts";
-import { inboxPrefixOf } from "../shared/nats.ts";
+import { until } from "../infra/until.ts";
+import { inboxPrefixOf, natsServers } from "../shared/nats.ts";
+import { lastingFreePort } from "./ports.ts";
 import { makeTempDir, removeTempDir, ServerProcess, waitReady } from "./process.ts";
 import { reusedSecrets, splitCredentials, testSecrets } from "./secrets.ts";
 
@@ -57,11 +60,14 @@ export function natsAuthFor(url: string, user: NatsUser = "admin"): NatsCredenti
 export interface StartNatsOptions {
   /** Ignore NATS_URL and start our own server (tests that stop or restart it). */
   own?: boolean;
+  /** A node of a cluster (startNatsCluster): its name and route ports. */
+  serverName?: string;
+  cluster?: NatsClusterOptions;
 }
 
 export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer> {
   const given = process.env.NATS_URL;
-  if (given && !opts.own) return reusedServer(given);
+  if (given && !opts.own && !opts.cluster) return reusedServer(given);
 
   const bin = tools.natsServer();
   const passwords = testSecrets().nats;
@@ -77,7 +83,15 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     const conf = join(dir, "nats.conf");
     writeFileSync(
       conf,
-      natsConfig({ port, httpPort, storeDir, portsFileDir: dir, serverName: "jpw-test", authorization }),
+      natsConfig({
+        port,
+        httpPort,
+        storeDir,
+        portsFileDir: dir,
+        serverName: opts.serverName ?? "jpw-test",
+        authorization,
+        ...(opts.cluster ? { cluster: opts.cluster } : {}),
+      }),
     );
     const p = new ServerProcess({
       name: "nats",
@@ -135,6 +149,79 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
   return server;
 }
 
+export interface NatsCluster extends AsyncDisposable {
+  /** Every node's client URL, comma-separated: what services get as NATS_URL. */
+  url: string;
+  nodes: NatsServer[];
+  auth(user?: NatsUser): NatsCredentials;
+  connect(user?: NatsUser, opts?: ConnectionOptions): Promise<NatsConnection>;
+  env(user: Exclude<NatsUser, "admin">): Record<string, string>;
+  /** The node whose server name the cluster reports (a stream's `cluster.leader`). */
+  node(serverName: string): NatsServer;
+  /** Resolves once a meta leader is elected and every node has caught up (full /healthz). */
+  ready(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * A cluster of `size` nodes on loopback, each its own ephemeral nats-server (startNats) with the
+ * same users and permissions, routed to the others. Route ports are chosen below the ephemeral
+ * range so that a node killed and started again finds its own still free.
+ */
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  const routePorts: number[] = [];
+  while (routePorts.length < size) {
+    const p = await lastingFreePort();
+    if (!routePorts.includes(p)) routePorts.push(p);
+  }
+  const nodes: NatsServer[] = [];
+  try {
+    for (const [i, port] of routePorts.entries()) {
+      nodes.push(
+        await startNats({
+          own: true,
+          serverName: `jpw-test-${i + 1}`,
+          cluster: { name: "jpw-test", port, routes: routePorts.filter((p) => p !== port) },
+        }),
+      );
+    }
+  } catch (err) {
+    for (const n of nodes) await n[Symbol.asyncDispose]();
+    throw err;
+  }
+  const url = nodes.map((n) => n.url).join(",");
+  const auth = (user: NatsUser = "admin") => nodes[0]!.auth(user);
+  known.set(url, auth);
+  const cluster: NatsCluster = {
+    url,
+    nodes,
+    auth,
+    connect: (user, opts) => connectAs(url, auth(user), opts),
+    env: (user) => ({ ...nodes[0]!.env(user), NATS_URL: url }),
+    node(serverName) {
+      const i = Number(/-(\d+)$/.exec(serverName)?.[1] ?? 0) - 1;
+      const n = nodes[i];
+      if (!n) throw new Error(`no node ${serverName} in this cluster`);
+      return n;
+    },
+    async ready(timeoutMs = 60_000) {
+      await until(
+        async () => {
+          const ok = await Promise.all(nodes.map((n) => httpOk(`${n.monitorUrl}/healthz`)));
+          return ok.every(Boolean) && (await metaLeader(nodes[0]!.monitorUrl));
+        },
+        timeoutMs,
+        "the NATS cluster to elect a meta leader and catch up",
+        { intervalMs: 200 },
+      );
+    },
+    async [Symbol.asyncDispose]() {
+      for (const n of nodes) await n[Symbol.asyncDispose]();
+    },
+  };
+  await cluster.ready();
+  return cluster;
+}
+
 function readPorts(dir: string, pid: number | undefined): { client: number; monitoring: number } | undefined {
   const file = join(dir, `nats-server_${pid}.ports`);
   if (!existsSync(file)) return undefined;
@@ -151,7 +238,7 @@ function connectAs(
   auth: NatsCredentials,
   opts: ConnectionOptions = {},
 ): Promise<NatsConnection> {
-  return connect({ servers: url, ...auth, inboxPrefix: inboxPrefixOf(auth.user), ...opts });
+  return connect({ servers: natsServers(url), ...auth, inboxPrefix: inboxPrefixOf(auth.user), ...opts });
 }
 
 /**

@@ -1,6 +1,7 @@
 // Gives a test's nats-server every object of streams.yaml, through the real reconciler.
 import { connect } from "@nats-io/transport-node";
 import { applyStreamsFile } from "../infra/reconcile/apply.ts";
+import { natsServers } from "../shared/nats.ts";
 import { natsAuthFor } from "./nats.ts";
 
 /**
@@ -12,7 +13,7 @@ export async function applyStreams(
   file?: string,
   env?: Record<string, string>,
 ): Promise<void> {
-  const nc = await connect({ servers: natsUrl, ...natsAuthFor(natsUrl) });
+  const nc = await connect({ servers: natsServers(natsUrl), ...natsAuthFor(natsUrl) });
   try {
     await applyStreamsFile(nc, file, env ? { env: { ...process.env, ...env } } : {});
   } finally {

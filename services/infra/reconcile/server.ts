@@ -2,6 +2,7 @@
 // API level, clustered or not, fsync policy) and what it holds (streams, their consumers).
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { natsServers } from "../../shared/nats.ts";
 import { ApiError, connectionError, JetStreamDisabledError } from "./errors.ts";
 import { jsApi, jsList } from "./js-api.ts";
 import { apiLevelOf, type Config } from "./model.ts";
@@ -52,22 +53,25 @@ export async function connectTo(
   fallback?: { user: string; pass: string },
 ): Promise<NatsConnection> {
   const auth: { user?: string; pass?: string; token?: string } = { ...fallback };
-  let server = url;
-  try {
-    const u = new URL(url.includes("://") ? url : `nats://${url}`);
-    if (u.username) for (const k of ["user", "pass"] as const) delete auth[k];
-    if (u.username && u.password)
-      Object.assign(auth, { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) });
-    else if (u.username) auth.token = decodeURIComponent(u.username);
-    u.username = "";
-    u.password = "";
-    server = u.toString().replace(/\/$/, "");
-  } catch {
-    // Not a URL (e.g. host:port lists): hand it to the client as it is.
-  }
+  // A cluster's nodes come as a comma list; credentials may sit in any of them.
+  const servers = natsServers(url).map((one) => {
+    try {
+      const u = new URL(one.includes("://") ? one : `nats://${one}`);
+      if (u.username) for (const k of ["user", "pass"] as const) delete auth[k];
+      if (u.username && u.password)
+        Object.assign(auth, { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) });
+      else if (u.username) auth.token = decodeURIComponent(u.username);
+      u.username = "";
+      u.password = "";
+      return u.toString().replace(/\/$/, "");
+    } catch {
+      // Not a URL: hand it to the client as it is.
+      return one;
+    }
+  });
   try {
     return await connect({
-      servers: server,
+      servers,
       name: "jpw-reconcile",
       timeout: 5_000,
       maxReconnectAttempts: 0,
