@@ -34,6 +34,30 @@ test("pages of limit 1 walk every row created within one millisecond, newest fir
   assert.equal(seen, [...ids].reverse());
 });
 
+test("a read that runs out of its statement time (a stalled Postgres) is a 503 to retry, not a 500", async () => {
+  const hurried = postgres(db.urlAs("jpw_reader"), {
+    max: 1,
+    onnotice: () => {},
+    connection: { statement_timeout: 200 },
+  });
+  const lock = sql.reserve();
+  const held = await lock;
+  try {
+    await held`begin`;
+    await held`lock table users in access exclusive mode`;
+    const err = await new Store(hurried).users(10).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof UnavailableError, `a 503, not ${String(err)}`);
+    assert.is(err.headers["retry-after"], "1");
+  } finally {
+    await held`rollback`;
+    held.release();
+    await hurried.end();
+  }
+});
+
 test("with Postgres stopped a read is a 503 to retry after a second, and answers again once it is back", async () => {
   const id = crypto.randomUUID();
   await sql`insert into users (id, name, email) values (${id}, 'Outage', ${`${id}@example.com`})`;

@@ -42,11 +42,16 @@ const connectionCodes = new Set([
   "CONNECT_TIMEOUT",
 ]);
 
-/** Postgres unreachable is a 503 the client may retry (Retry-After), not a 500. */
+/** Postgres unreachable or stalled is a 503 the client may retry (Retry-After), not a 500. */
 function unreachable(err: unknown): unknown {
   const code = String((err as { code?: unknown } | undefined)?.code ?? "");
   if (connectionCodes.has(code) || code.startsWith("08") || /^57P0[1-3]$/.test(code) || code === "53300") {
     return new UnavailableError(`Postgres is unreachable (${code}); retry shortly`, 1, { cause: err });
+  }
+  // 57014: the reader's statement_timeout. Its reads take milliseconds; one that ran out of time met
+  // a stalled Postgres (paused, overloaded, a lock held), not a bad request (found by just verify).
+  if (code === "57014") {
+    return new UnavailableError("Postgres did not answer in time; retry shortly", 1, { cause: err });
   }
   return err;
 }
