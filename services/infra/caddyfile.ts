@@ -110,11 +110,11 @@ ${healthz}
  * been published before its producer went away, so it is outcome-unknown with its key; one whose
  * key is not a UUID was never applied (the producer refuses it), and a read is simply unavailable.
  */
-const serviceGone = (writePaths: string) => `	handle_errors {
+const serviceGone = (writes: string) => `	handle_errors {
 		@gone expression \`{err.status_code} >= 502 && {err.status_code} <= 504\`
 		@writeGone {
 			expression \`{err.status_code} >= 502 && {err.status_code} <= 504\`
-			path ${writePaths}
+			path ${writes}
 			method POST
 			header_regexp key Idempotency-Key ^\\s*([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\\s*$
 		}
