@@ -7,12 +7,10 @@
 //   tsx ops/dlq.ts replay <seq> [<seq> …] | --all [--server nats://…]
 import { type JetStreamManager, jetstream, jetstreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
-import { connectTo } from "../services/infra/reconcile/mod.ts";
 import { color } from "../services/infra/term.ts";
 import { dlqHeaders, dlqStream, replyToHeader } from "../services/shared/writes.ts";
-import { adminNatsAuth } from "./lib/admin.ts";
 import { parseCommandLine } from "./lib/args.ts";
-import { localUrls } from "./lib/stack-config.ts";
+import { adminNats, adminNatsUrl } from "./lib/operator.ts";
 
 export interface DeadLetter {
   seq: number;
@@ -92,9 +90,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     { allowPositionals: true, options: { server: { type: "string" }, all: { type: "boolean" } } },
     "usage: tsx ops/dlq.ts list | replay <seq> [<seq> …] | replay --all  [--server nats://…]",
   );
-  const server = values.server ?? process.env.NATS_URL ?? localUrls().natsUrl;
   const [command, ...rest] = positionals;
-  const nc = await connectTo(server, adminNatsAuth());
+  const nc = await adminNats(adminNatsUrl(values.server));
   try {
     const jsm = await jetstreamManager(nc);
     if (command === "list") {

@@ -12,9 +12,11 @@ import type { Logger } from "./log.ts";
  */
 export const writeReplyPrefix = "_JPW_REPLY";
 
+const writeReplySubject = new RegExp(`^${writeReplyPrefix}(\\.[^\\s*>.]+)+$`);
+
 /** A subject under the write-reply prefix, with no wildcard or empty token: one the consumer may answer. */
 export function isWriteReply(subject: string): boolean {
-  return /^_JPW_REPLY(\.[^\s*>.]+)+$/.test(subject);
+  return writeReplySubject.test(subject);
 }
 
 /**
@@ -69,7 +71,7 @@ export async function connectNats(
       if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") {
         log.warn(`nats ${s.type}`, {
           server: "server" in s ? s.server : undefined,
-          ...(s.type === "error" ? { error: s.error.message } : {}),
+          ...(s.type === "error" ? { err: s.error.message } : {}),
         });
       }
     }
