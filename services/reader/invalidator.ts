@@ -212,18 +212,18 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
    */
   async function handleBatch(batch: JsMsg[]): Promise<void> {
     let gathered: Planned[] = [];
+    /** The highest sequence gathered so far. */
+    let gatheredTop: { seq: number; tsMs: number } | undefined;
     const applyGathered = async () => {
       const done = gathered;
       gathered = [];
+      gatheredTop = undefined;
       if (done.length > 0) await apply(done);
     };
     for (const m of batch) {
       const at = { seq: m.seq, tsMs: Math.floor(Number(m.info.timestampNanos) / 1e6) };
       // The position once what is gathered is applied.
-      const last = gathered.reduce<{ seq: number; tsMs: number } | undefined>(
-        (hi, p) => (!hi || p.at.seq > hi.seq ? p.at : hi),
-        known,
-      );
+      const last = gatheredTop && (!known || gatheredTop.seq > known.seq) ? gatheredTop : known;
       const moved = auditedOn !== undefined && auditedOn !== serverId();
       const wentBack = last !== undefined && at.seq <= last.seq && at.tsMs > last.tsMs + clockSlackMs;
       if (moved || wentBack) {
@@ -237,6 +237,7 @@ export function startInvalidator(o: InvalidatorOptions): Invalidator {
         }
       }
       gathered.push(plan(m, at));
+      if (!gatheredTop || at.seq > gatheredTop.seq) gatheredTop = at;
     }
     await applyGathered();
   }
