@@ -2,6 +2,7 @@
 // faults at the same offsets every time), then played against the owned stack. One fault at a time,
 // each healed before the next begins; every process and link the stack has is a target.
 import { setTimeout as sleep } from "node:timers/promises";
+import { warmUpMs } from "./memory.ts";
 import type { Rng } from "./rng.ts";
 import type { OwnedStack } from "./stack.ts";
 
@@ -89,9 +90,17 @@ const lasting: Record<FaultKind, [number, number] | undefined> = {
 };
 
 /**
- * Faults from `startMs` to `endMs` (offsets in the run), separated by seeded gaps. In runs of an
- * hour or more the services are not killed, restarted or stopped during the last hour, so each has
- * an instance that lived an hour for the memory bound; every other fault continues.
+ * How long before the end of a long run no service is killed, restarted or stopped: the hour the
+ * memory bound is read over, its warm-up, and time for the last restart to come up. Shorter, the
+ * last instance lives under an hour past warm-up and its growth is only reported.
+ */
+export const witnessMs = 3_600_000 + warmUpMs + 2 * 60_000;
+
+/**
+ * Faults from `startMs` to `endMs` (offsets in the run), separated by seeded gaps. In runs longer
+ * than `witnessMs` the services are not killed, restarted or stopped during its last `witnessMs`,
+ * so each has an instance that lived an hour past warm-up for the memory bound; every other fault
+ * continues.
  */
 export function makeSchedule(
   rng: Rng,
@@ -101,7 +110,7 @@ export function makeSchedule(
   const out: Fault[] = [];
   if (pairs.length === 0) return out;
   const [gapMin, gapMax] = o.gapMs ?? [3000, 10_000];
-  const witnessFrom = o.endMs >= 3_600_000 ? o.endMs - 3_600_000 : Number.POSITIVE_INFINITY;
+  const witnessFrom = o.endMs >= witnessMs ? o.endMs - witnessMs : Number.POSITIVE_INFINITY;
   let at = o.startMs + rng.int(gapMin, gapMax);
   while (at < o.endMs) {
     const [kind, target] = rng.pick(pairs);
