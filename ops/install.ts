@@ -8,7 +8,8 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { debeziumSinkJar } from "../services/infra/debezium-sink.ts";
 import { toolsDir } from "../services/infra/paths.ts";
 import { probe, run } from "../services/infra/proc.ts";
 import { color, fail, say, seconds } from "../services/infra/term.ts";
@@ -172,6 +173,12 @@ async function ensureDebezium(): Promise<string> {
   return `Debezium Server ${versions.debezium} (installed)`;
 }
 
+/** Our NATS sink, compiled against the distribution (a run would compile it too: this fails early). */
+async function ensureDebeziumSink(): Promise<string> {
+  const jar = debeziumSinkJar({ home: debeziumHome(), javaHome: tools.javaHome() });
+  return `Debezium NATS sink ${basename(jar)}`;
+}
+
 /**
  * The Python tools in their own venv, from a lock that pins every package. The venv records the
  * lock's hash once complete; a changed lock (or a venv whose Python is gone) rebuilds it.
@@ -229,6 +236,7 @@ async function main(): Promise<void> {
     ],
     ["java", ensureJava],
     ["debezium", ensureDebezium],
+    ["debezium sink", ensureDebeziumSink],
     ["python tools", ensurePythonTools],
   ];
   let failed = 0;

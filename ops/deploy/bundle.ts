@@ -14,10 +14,11 @@ import {
   writeFileSync,
 } from "node:fs";
 import { machine, tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
+import { debeziumSinkJar, debeziumSinkSource } from "../../services/infra/debezium-sink.ts";
 import { root } from "../../services/infra/paths.ts";
 import { run } from "../../services/infra/proc.ts";
-import { tools } from "../../services/infra/tools.ts";
+import { debeziumHome, tools } from "../../services/infra/tools.ts";
 import { versions } from "../../services/infra/versions.ts";
 import { layout, type ServerSettings } from "./layout.ts";
 import {
@@ -167,6 +168,17 @@ export async function buildBundle(o: BundleOptions): Promise<Bundle> {
     } else {
       summary.push("tools: unchanged");
     }
+
+    // Debezium's NATS sink, compiled here from the commit's source (a JDK; the server has only a
+    // Java runtime) and shipped every time: a few kilobytes, named by its content.
+    const sink = debeziumSinkJar({
+      home: debeziumHome(),
+      javaHome: tools.javaHome(),
+      source: join(src, relative(root, debeziumSinkSource)),
+    });
+    mkdirSync(join(dir, "sink"));
+    copyFileSync(sink, join(dir, "sink", basename(sink)));
+    summary.push(`Debezium sink: ${basename(sink)}`);
 
     const files: Record<string, string> = {
       "jpw.service": unitFile(),

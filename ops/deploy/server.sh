@@ -75,6 +75,13 @@ install_tools() {
   say tools "nats-server $("$TOOLS/bin/nats-server" --version | awk '{print $2}'), nats CLI $("$TOOLS/bin/nats" --version)"
 }
 
+# Debezium's NATS sink, compiled by the deployer: the server has only a Java runtime.
+install_sink() {
+  install -d -m 0755 "$TOOLS/debezium-sink"
+  install -m 0644 sink/*.jar "$TOOLS/debezium-sink/"
+  say debezium "sink $(basename sink/*.jar)"
+}
+
 sha_ok() { [ -f "$1" ] && echo "$DEBEZIUM_SHA256  $1" | sha256sum --check --status; }
 
 install_debezium() {
@@ -236,6 +243,7 @@ install_packages
 create_user_and_folders
 install_tools
 install_debezium
+install_sink
 stage_release
 if running_release; then preflight; fi
 install_files

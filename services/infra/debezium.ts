@@ -12,6 +12,7 @@ import { connect } from "@nats-io/transport-node";
 import type { Sql } from "postgres";
 import { cdcHeartbeatSubject, cdcStream, debeziumDefaults, debeziumHealthUrl } from "../shared/cdc.ts";
 import { natsServers } from "../shared/nats.ts";
+import { debeziumSinkJar } from "./debezium-sink.ts";
 import { root } from "./paths.ts";
 import { debeziumHome, tools } from "./tools.ts";
 
@@ -91,7 +92,8 @@ export function debeziumConfig(
 
 /**
  * Writes `<runDir>/config/application.properties` for this run and returns how to start it: java
- * directly (run.sh would need the dist as its working directory), the runner jar first on the class path.
+ * directly (run.sh would need the dist as its working directory), our sink's jar first on the class
+ * path (it replaces the distribution's class of the same name), then the runner jar.
  */
 export function prepareDebeziumRun(o: DebeziumRunOptions, opts: { writeConfig?: boolean } = {}): DebeziumRun {
   const home = o.home ?? debeziumHome();
@@ -108,7 +110,8 @@ export function prepareDebeziumRun(o: DebeziumRunOptions, opts: { writeConfig?: 
     chmodSync(configFile, 0o600);
   }
   const javaHome = o.javaHome ?? tools.javaHome();
-  const classPath = [join(home, runner), join(home, "config", "lib"), join(home, "lib", "*")].join(":");
+  const sink = debeziumSinkJar({ home, javaHome });
+  const classPath = [sink, join(home, runner), join(home, "config", "lib"), join(home, "lib", "*")].join(":");
   return {
     cmd: join(javaHome, "bin", "java"),
     args: [

@@ -262,6 +262,31 @@ cdc("changes made while Debezium is stopped are all invalidated once it runs aga
 });
 
 cdc(
+  "Debezium rides out a NATS outage in the same process: changes made meanwhile are invalidated once NATS is back",
+  async () => {
+    // Debezium Server's own sink never reconnects and exits on a failed publish; ours
+    // (debezium/sink/) reconnects and publishes the batch again until the stream acknowledges it.
+    const a = await insertUser(sql, "Through");
+    await invalidation("the insert", (e) => e.ids.includes(a));
+    await prime(`/api/users/${a}`);
+    const pid = debezium.pid;
+    await nats.stop();
+    await sql`update users set name = 'Through 2' where id = ${a}`;
+    // Long enough for the sink to fail to publish more than once (it waits 5 s for acknowledgements).
+    await new Promise((r) => setTimeout(r, 7000));
+    await nats.start();
+    await invalidation(
+      "the update made while NATS was down",
+      (e) => e.op === "u" && e.ids.includes(a),
+      60_000,
+    );
+    assert.ok(debezium.running, "Debezium Server still runs");
+    assert.is(debezium.pid, pid, "the same process: it did not exit and start again");
+    assert.is((await read(base, `/api/users/${a}`)).body.name, "Through 2");
+  },
+);
+
+cdc(
   "with Redis stopped, reads are still answered (bypass) and changes are invalidated once it is back",
   async () => {
     const id = await insertUser(sql, "Patient");

@@ -1,0 +1,70 @@
+// Our NATS JetStream sink for Debezium Server (debezium/sink/NatsJetStreamChangeConsumer.java says
+// why), compiled against the pinned distribution into the tools folder, once per source and version.
+// Its jar goes before the distribution's lib/ on the class path, so the class of that name is ours.
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { root, toolsDir } from "./paths.ts";
+import { versions } from "./versions.ts";
+
+export const debeziumSinkSource = join(root, "debezium", "sink", "NatsJetStreamChangeConsumer.java");
+
+/** Where the jars live: named by content, so a changed source is compiled again, never stale. */
+export const debeziumSinkDir = () => join(toolsDir, "debezium-sink");
+
+/**
+ * The sink's jar for this source and Debezium version, compiled when missing (a JDK's javac). A
+ * deploy ships the jar, so a server with only a Java runtime finds it here and compiles nothing.
+ */
+export function debeziumSinkJar(o: { home: string; javaHome: string; source?: string }): string {
+  const sourceFile = o.source ?? debeziumSinkSource;
+  const hash = createHash("sha256")
+    .update(versions.debezium)
+    .update(readFileSync(sourceFile))
+    .digest("hex")
+    .slice(0, 16);
+  const dir = debeziumSinkDir();
+  const jar = join(dir, `jpw-nats-sink-${hash}.jar`);
+  if (existsSync(jar)) return jar;
+
+  mkdirSync(dir, { recursive: true });
+  const work = mkdtempSync(join(dir, ".build-"));
+  try {
+    const runner = readdirSync(o.home).find((f) => /^debezium-server-.*-runner\.jar$/.test(f));
+    const classPath = [...(runner ? [join(o.home, runner)] : []), join(o.home, "lib", "*")].join(":");
+    const classes = join(work, "classes");
+    run(o.javaHome, "javac", [
+      "--release",
+      "17",
+      "-Xlint:-options",
+      "-cp",
+      classPath,
+      "-d",
+      classes,
+      debeziumSinkSource,
+    ]);
+    run(o.javaHome, "jar", ["--create", "--file", join(work, "sink.jar"), "-C", classes, "."]);
+    // Several runs may start at once (tests): the rename makes one whole jar win, never a half one.
+    renameSync(join(work, "sink.jar"), jar);
+    return jar;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function run(javaHome: string, program: string, args: string[]): void {
+  const path = join(javaHome, "bin", program);
+  if (!existsSync(path)) {
+    throw new Error(
+      `${path} not found: Debezium's sink (${debeziumSinkSource}) is compiled with a JDK's ${program}; ` +
+        `install a JDK ${versions.minJava}+ (not only a runtime), then run just setup`,
+    );
+  }
+  const r = spawnSync(path, args, { encoding: "utf8" });
+  if (r.status !== 0) {
+    throw new Error(
+      `${program} failed for ${debeziumSinkSource}:\n${r.stderr || r.stdout || r.error?.message}`,
+    );
+  }
+}
