@@ -191,8 +191,8 @@ export async function stackProcs(given?: Secrets): Promise<StackProc[]> {
     service("reader", ports.reader, {
       DATABASE_URL: urls.readerDatabaseUrl,
       REDIS_URL: urls.readerRedisUrl,
-      PRODUCER_URL: `http://127.0.0.1:${ports.producer}`,
-      CONSUMER_URL: `http://127.0.0.1:${ports.consumer}`,
+      PRODUCER_URL: replicas.producers.map((r) => `http://127.0.0.1:${r.port}`).join(","),
+      CONSUMER_URL: replicas.consumers.map((r) => `http://127.0.0.1:${r.port}`).join(","),
       DEBEZIUM_HEALTH_URL: debeziumHealthUrl(ports.debezium),
     }),
   );

@@ -43,10 +43,12 @@ ${o.authorization}`;
 
 // Routes listen on loopback only: every node of the local cluster runs on this machine. Each node
 // lists the others; configured routes are retried for as long as a node is gone (a killed one
-// comes back).
+// comes back). no_advertise: clients use the nodes they were given (every NATS_URL lists them
+// all), not addresses gossiped by the cluster, so a link through a proxy stays through it.
 const clusterBlock = (c: NatsClusterOptions) => `cluster {
   name: ${JSON.stringify(c.name)}
   listen: "127.0.0.1:${c.port}"
+  no_advertise: true
   routes: [${c.routes.map((p) => JSON.stringify(`nats-route://127.0.0.1:${p}`)).join(", ")}]
 }`;
 

@@ -36,8 +36,9 @@ export interface ReaderDeps {
   invalidationRetryMs?: number;
   /** How often the invalidator checks CDC for lost events (default 5 s). */
   cdcAuditMs?: number;
-  producerUrl?: string;
-  consumerUrl?: string;
+  /** Base URLs of the producer's and consumer's replicas, whose /readyz /api/system shows. */
+  producerUrls?: string[];
+  consumerUrls?: string[];
   debeziumHealthUrl?: string;
   /** GET /api/events: clients at once (one more is a 503) and keep-alive interval. */
   sse?: FeedOptions;
@@ -152,8 +153,8 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
           jsm: getJsm,
           checks,
           peers: [
-            { name: "producer", url: d.producerUrl && `${d.producerUrl.replace(/\/$/, "")}/readyz` },
-            { name: "consumer", url: d.consumerUrl && `${d.consumerUrl.replace(/\/$/, "")}/readyz` },
+            ...replicaPeers("producer", d.producerUrls),
+            ...replicaPeers("consumer", d.consumerUrls),
             { name: "debezium", url: d.debeziumHealthUrl },
           ],
           invalidator: () => invalidator?.status() ?? { running: false, applied: 0, failed: 0, malformed: 0 },
@@ -177,4 +178,13 @@ export async function createReader(d: ReaderDeps): Promise<Reader> {
       await invalidator?.stop();
     },
   };
+}
+
+/** One peer per replica, named as the stack names them (producer, producer-2, ...); none given, one unknown. */
+function replicaPeers(name: string, urls: string[] | undefined): { name: string; url: string | undefined }[] {
+  if (!urls?.length) return [{ name, url: undefined }];
+  return urls.map((u, i) => ({
+    name: i === 0 ? name : `${name}-${i + 1}`,
+    url: `${u.replace(/\/$/, "")}/readyz`,
+  }));
 }

@@ -26,6 +26,7 @@ export const ReaderEnv = type({
   SSE_KEEPALIVE_MS: positiveInt(5000),
   CDC_STREAM: type("string").default(cdcStream),
   CDC_CONSUMER: type("string").default(cdcConsumer),
+  /** The producer's and consumer's base URLs for /api/system, one per replica (comma-separated); `none` leaves them out. */
   PRODUCER_URL: "string = 'http://127.0.0.1:13001'",
   CONSUMER_URL: "string = 'http://127.0.0.1:13003'",
   /** Debezium Server's Quarkus health URL for /api/system; `none` leaves it out. */

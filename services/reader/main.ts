@@ -32,6 +32,13 @@ await runService("reader", async () => {
     pass: config.NATS_PASSWORD,
   });
   const none = (url: string) => (url === "none" ? undefined : url);
+  const replicas = (urls: string) =>
+    urls === "none"
+      ? []
+      : urls
+          .split(",")
+          .map((u) => u.trim())
+          .filter(Boolean);
   const reader = await createReader({
     sql,
     redis,
@@ -42,8 +49,8 @@ await runService("reader", async () => {
     cdcStream: config.CDC_STREAM,
     cdcConsumer: config.CDC_CONSUMER,
     invalidationRetryMs: config.INVALIDATION_RETRY_MS,
-    producerUrl: none(config.PRODUCER_URL),
-    consumerUrl: none(config.CONSUMER_URL),
+    producerUrls: replicas(config.PRODUCER_URL),
+    consumerUrls: replicas(config.CONSUMER_URL),
     debeziumHealthUrl: none(config.DEBEZIUM_HEALTH_URL),
     sse: { maxClients: config.SSE_MAX_CLIENTS, keepAliveMs: config.SSE_KEEPALIVE_MS },
   });

@@ -35,8 +35,8 @@ const reader = await createReader({
   redis,
   nc,
   log: createLogger("reader", "error"),
-  // Nothing listens there: the system snapshot must show the producer as down, not fail.
-  producerUrl: "http://127.0.0.1:1",
+  // Nothing listens there: the system snapshot must show both producer replicas as down, not fail.
+  producerUrls: ["http://127.0.0.1:1", "http://127.0.0.1:2"],
 });
 const server = await serve(reader.handler, { port: 0, hostname: "127.0.0.1" });
 const base = server.url;
@@ -273,8 +273,9 @@ routes("/api/system shows the streams, the invalidator's consumer and the DLQ co
   assert.is(got.body.writesDlqMessages, 0);
   const services = got.body.services as Record<string, { ready?: boolean }>;
   assert.is(services.reader?.ready, true);
-  // Nothing runs on the producer's default port in this test.
+  // Nothing runs on the producers' ports in this test; each replica is shown by its own name.
   assert.is(services.producer?.ready, false);
+  assert.is(services["producer-2"]?.ready, false);
 });
 
 routes("/api/events streams each applied invalidation with its commit latency", async () => {
