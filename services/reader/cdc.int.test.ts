@@ -272,8 +272,8 @@ cdc(
     const pid = debezium.pid;
     await nats.stop();
     await sql`update users set name = 'Through 2' where id = ${a}`;
-    // Long enough for the sink to fail to publish more than once (it waits 5 s for acknowledgements).
-    await new Promise((r) => setTimeout(r, 7000));
+    // The sink has found the publish unacknowledged (it waits 5 s) and is publishing it again.
+    await until(() => debezium.tail(400).includes("publishing from it again"), 30_000, "a failed publish");
     await nats.start();
     await invalidation(
       "the update made while NATS was down",
