@@ -59,7 +59,7 @@ export interface Reader {
 }
 
 export async function createReader(d: ReaderDeps): Promise<Reader> {
-  const metrics = new Registry("reader");
+  const metrics = new Registry("jpw_reader");
   const keys = new KeySpace(d.keyPrefix ?? "jpw");
   const redisErrors = metrics.counter(
     "jpw_reader_redis_errors_total",

@@ -261,6 +261,15 @@ routes("health, readiness and metrics answer", async () => {
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, /jpw_reader_cache_requests_total\{result="hit",route="user"\} \d+/);
   assert.match(metrics, /jpw_reader_invalidations_total\{op="u",table="users"\} \d+/);
+  // Every process metric under the service's own prefix, heap beside RSS (a leak shows in the heap).
+  for (const name of [
+    "uptime_seconds",
+    "resident_memory_bytes",
+    "heap_used_bytes",
+    "external_memory_bytes",
+  ]) {
+    assert.match(metrics, new RegExp(`^jpw_reader_${name} \\d`, "m"));
+  }
 });
 
 routes("/api/system shows the streams, the invalidator's consumer and the DLQ count", async () => {

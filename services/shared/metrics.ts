@@ -109,6 +109,21 @@ export class Registry {
           () => process.memoryUsage().rss,
         ),
       );
+      // RSS alone cannot tell a leak from a heap the collector has not shrunk yet: these can.
+      this.add(
+        new Gauge(
+          `${prefix}_heap_used_bytes`,
+          "JavaScript heap in use (live objects and garbage not yet collected)",
+          () => process.memoryUsage().heapUsed,
+        ),
+      );
+      this.add(
+        new Gauge(
+          `${prefix}_external_memory_bytes`,
+          "Memory held outside the JavaScript heap by its objects (buffers)",
+          () => process.memoryUsage().external,
+        ),
+      );
     }
   }
   add<M extends Metric>(m: M): M {
