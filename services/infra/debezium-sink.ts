@@ -10,21 +10,24 @@ import { versions } from "./versions.ts";
 
 export const debeziumSinkSource = join(root, "debezium", "sink", "NatsJetStreamChangeConsumer.java");
 
-/** Where the jars live: named by content, so a changed source is compiled again, never stale. */
-export const debeziumSinkDir = () => join(toolsDir, "debezium-sink");
-
 /**
  * The sink's jar for this source and Debezium version, compiled when missing (a JDK's javac). A
  * deploy ships the jar, so a server with only a Java runtime finds it here and compiles nothing.
  */
-export function debeziumSinkJar(o: { home: string; javaHome: string; source?: string }): string {
+export function debeziumSinkJar(o: {
+  home: string;
+  javaHome: string;
+  source?: string;
+  dir?: string;
+}): string {
   const sourceFile = o.source ?? debeziumSinkSource;
   const hash = createHash("sha256")
     .update(versions.debezium)
     .update(readFileSync(sourceFile))
     .digest("hex")
     .slice(0, 16);
-  const dir = debeziumSinkDir();
+  // Named by content: a changed source is compiled again, never stale.
+  const dir = o.dir ?? join(toolsDir, "debezium-sink");
   const jar = join(dir, `jpw-nats-sink-${hash}.jar`);
   if (existsSync(jar)) return jar;
 
@@ -42,7 +45,7 @@ export function debeziumSinkJar(o: { home: string; javaHome: string; source?: st
       classPath,
       "-d",
       classes,
-      debeziumSinkSource,
+      sourceFile,
     ]);
     run(o.javaHome, "jar", ["--create", "--file", join(work, "sink.jar"), "-C", classes, "."]);
     // Several runs may start at once (tests): the rename makes one whole jar win, never a half one.
