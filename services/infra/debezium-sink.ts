@@ -37,7 +37,7 @@ export function debeziumSinkJar(o: {
     const runner = readdirSync(o.home).find((f) => /^debezium-server-.*-runner\.jar$/.test(f));
     const classPath = [...(runner ? [join(o.home, runner)] : []), join(o.home, "lib", "*")].join(":");
     const classes = join(work, "classes");
-    run(o.javaHome, "javac", [
+    run(o.javaHome, sourceFile, "javac", [
       "--release",
       "17",
       "-Xlint:-options",
@@ -47,7 +47,7 @@ export function debeziumSinkJar(o: {
       classes,
       sourceFile,
     ]);
-    run(o.javaHome, "jar", ["--create", "--file", join(work, "sink.jar"), "-C", classes, "."]);
+    run(o.javaHome, sourceFile, "jar", ["--create", "--file", join(work, "sink.jar"), "-C", classes, "."]);
     // Several runs may start at once (tests): the rename makes one whole jar win, never a half one.
     renameSync(join(work, "sink.jar"), jar);
     return jar;
@@ -56,18 +56,17 @@ export function debeziumSinkJar(o: {
   }
 }
 
-function run(javaHome: string, program: string, args: string[]): void {
+/** A JDK tool, for `sourceFile`: a missing tool or a failure names the JDK and the source. */
+function run(javaHome: string, sourceFile: string, program: string, args: string[]): void {
   const path = join(javaHome, "bin", program);
   if (!existsSync(path)) {
     throw new Error(
-      `${path} not found: Debezium's sink (${debeziumSinkSource}) is compiled with a JDK's ${program}; ` +
+      `${path} not found: Debezium's sink (${sourceFile}) is compiled with a JDK's ${program}; ` +
         `install a JDK ${versions.minJava}+ (not only a runtime), then run just setup`,
     );
   }
   const r = spawnSync(path, args, { encoding: "utf8" });
   if (r.status !== 0) {
-    throw new Error(
-      `${program} failed for ${debeziumSinkSource}:\n${r.stderr || r.stdout || r.error?.message}`,
-    );
+    throw new Error(`${program} failed for ${sourceFile}:\n${r.stderr || r.stdout || r.error?.message}`);
   }
 }
